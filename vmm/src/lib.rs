@@ -1,1 +1,3 @@
+//! hull's VMM as a library.
 
+pub mod devices;
