@@ -1,3 +1,23 @@
-//! hull's VMM as a library.
+//! hull's VMM as a library: a KVM microVM booted straight into a PVH vmlinux,
+//! with an 8250 console, the guest event port and virtio-mmio devices.
+//!
+//! ```no_run
+//! let report = vmm::Vm::new(vmm::VmConfig {
+//!     kernel: "/usr/local/share/hull/vmlinux".into(),
+//!     initrd: Some("/usr/local/share/hull/initramfs.cpio".into()),
+//!     ..Default::default()
+//! })?
+//! .run()?;
+//! assert!(report.exit.is_clean());
+//! # Ok::<(), vmm::VmError>(())
+//! ```
 
+pub mod arch;
+pub mod boot;
+pub mod clock;
 pub mod devices;
+pub mod memory;
+pub mod vcpu;
+pub mod vm;
+
+pub use vm::{Console, GuestExit, RunReport, Timings, Vm, VmConfig, VmError, DEFAULT_CMDLINE};

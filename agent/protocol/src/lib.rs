@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn guest_events_parse() {
         assert_eq!(GuestEvent::from_byte(1), Some(GuestEvent::Ready));
-        assert_eq!(GuestEvent::from_byte(GuestEvent::PowerOff as u8), Some(GuestEvent::PowerOff));
+        assert_eq!(
+            GuestEvent::from_byte(GuestEvent::PowerOff as u8),
+            Some(GuestEvent::PowerOff)
+        );
         assert_eq!(GuestEvent::from_byte(0), None);
         assert_eq!(GuestEvent::from_byte(0xff), None);
     }

@@ -47,7 +47,9 @@ impl Bus {
         if len == 0 {
             return Err(BusError::ZeroLength { base });
         }
-        let end = base.checked_add(len).ok_or(BusError::Overlap { base, len })?;
+        let end = base
+            .checked_add(len)
+            .ok_or(BusError::Overlap { base, len })?;
         let overlaps = self
             .devices
             .keys()
@@ -62,7 +64,12 @@ impl Bus {
     fn resolve(&self, addr: u64, size: usize) -> Option<(u64, &SharedDevice)> {
         let (range, dev) = self
             .devices
-            .range(..=Range { base: addr, len: u64::MAX })
+            .range(
+                ..=Range {
+                    base: addr,
+                    len: u64::MAX,
+                },
+            )
             .next_back()?;
         let offset = addr - range.base;
         (offset.checked_add(size as u64)? <= range.len).then_some((offset, dev))
@@ -141,10 +148,22 @@ mod tests {
         bus.insert(echo(), 0x1000, 0x1000).unwrap();
         assert_eq!(
             bus.insert(echo(), 0x1fff, 2),
-            Err(BusError::Overlap { base: 0x1fff, len: 2 })
+            Err(BusError::Overlap {
+                base: 0x1fff,
+                len: 2
+            })
         );
-        assert_eq!(bus.insert(echo(), 0x800, 0x801), Err(BusError::Overlap { base: 0x800, len: 0x801 }));
-        assert_eq!(bus.insert(echo(), 0x5000, 0), Err(BusError::ZeroLength { base: 0x5000 }));
+        assert_eq!(
+            bus.insert(echo(), 0x800, 0x801),
+            Err(BusError::Overlap {
+                base: 0x800,
+                len: 0x801
+            })
+        );
+        assert_eq!(
+            bus.insert(echo(), 0x5000, 0),
+            Err(BusError::ZeroLength { base: 0x5000 })
+        );
         bus.insert(echo(), 0x2000, 1).unwrap();
         bus.insert(echo(), 0x800, 0x800).unwrap();
     }
