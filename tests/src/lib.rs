@@ -1,1 +1,166 @@
+//! Harness for hull's end-to-end tests: finds the built artifacts, runs
+//! `hull-vmm` under a watchdog, and records every microVM that really booted
+//! (its agent printed the ready line) so the runner can report the count.
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use agent_protocol::{parse_ready_line, Ready};
+
+/// Wall-clock limit for one VM run, generous for the 10-30x slower test host.
+pub const VM_DEADLINE: Duration = Duration::from_secs(240);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn artifact(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(default))
+}
+
+/// `hull-vmm`, the guest kernel and the initramfs under test (overridable with
+/// HULL_VMM, HULL_KERNEL, HULL_INITRD).
+pub fn vmm_bin() -> PathBuf {
+    artifact("HULL_VMM", "target/release/hull-vmm")
+}
+pub fn kernel() -> PathBuf {
+    artifact("HULL_KERNEL", "build/kernel/vmlinux")
+}
+pub fn initrd() -> PathBuf {
+    artifact("HULL_INITRD", "build/initramfs.cpio")
+}
+
+/// A scratch directory under target/, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = workspace_root()
+            .join("target/e2e/scratch")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Self(dir)
+    }
+
+    pub fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write scratch file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one `hull-vmm` run did.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+}
+
+impl Run {
+    /// The agent's ready report, if it printed one.
+    pub fn ready(&self) -> Option<Ready> {
+        self.stdout.lines().find_map(parse_ready_line)
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+/// Appends one line to the boot log named by HULL_E2E_BOOT_LOG.
+fn record_boot(what: &str) {
+    if let Some(path) = std::env::var_os("HULL_E2E_BOOT_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{what}");
+        }
+    }
+}
+
+fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Runs `hull-vmm ARGS` to its end, killing it at `VM_DEADLINE`. A run whose
+/// agent printed its ready line is recorded as a booted microVM.
+pub fn hull_vmm(args: &[&str]) -> Run {
+    let started = Instant::now();
+    let mut child = Command::new(vmm_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", vmm_bin().display()));
+    let out = read_all(child.stdout.take().expect("stdout piped"));
+    let err = read_all(child.stderr.take().expect("stderr piped"));
+    let pid = child.id() as libc::pid_t;
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let expired = done_rx.recv_timeout(VM_DEADLINE) == Err(mpsc::RecvTimeoutError::Timeout);
+        if expired {
+            // SAFETY: kill has no memory-safety preconditions; the child is
+            // not reaped before the watchdog ends, so the pid is still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        expired
+    });
+    let status = child.wait().expect("wait for hull-vmm");
+    let _ = done_tx.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
+    let run = Run {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
+        timed_out,
+    };
+    if let Some(ready) = run.ready() {
+        record_boot(&format!("{args:?} {ready:?}"));
+    }
+    run
+}
+
+/// The standard arguments to boot the built kernel and initramfs.
+pub fn boot_args(cpus: u32, mem_mib: u64) -> Vec<String> {
+    vec![
+        "--kernel".into(),
+        kernel().display().to_string(),
+        "--initrd".into(),
+        initrd().display().to_string(),
+        "--cpus".into(),
+        cpus.to_string(),
+        "--mem".into(),
+        mem_mib.to_string(),
+        "--timeout".into(),
+        (VM_DEADLINE.as_secs() - 10).to_string(),
+    ]
+}
+
+/// Runs with owned arguments.
+pub fn hull_vmm_owned(args: &[String]) -> Run {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    hull_vmm(&refs)
+}

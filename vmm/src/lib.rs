@@ -14,6 +14,7 @@
 
 pub mod arch;
 pub mod boot;
+pub mod cli;
 pub mod clock;
 pub mod devices;
 pub mod memory;

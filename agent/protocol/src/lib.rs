@@ -34,19 +34,36 @@ impl GuestEvent {
     }
 }
 
-/// Start of the line the agent prints on the console when it is ready, followed
-/// by `boottime_us=<CLOCK_BOOTTIME in microseconds>`.
+/// Start of the line the agent prints on the console when it is ready.
 pub const READY_LINE_PREFIX: &str = "hull-agent: ready";
 
-/// Formats the ready line (without the newline).
-pub fn ready_line(boottime_us: u64) -> String {
-    format!("{READY_LINE_PREFIX} boottime_us={boottime_us}")
+/// What the agent reports in its ready line: the guest's CLOCK_BOOTTIME and
+/// the CPUs and memory the guest kernel sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    pub boottime_us: u64,
+    pub cpus: u32,
+    pub mem_total_kib: u64,
 }
 
-/// Parses a ready line, returning the guest's CLOCK_BOOTTIME in microseconds.
-pub fn parse_ready_line(line: &str) -> Option<u64> {
+/// Formats the ready line (without the newline).
+pub fn ready_line(ready: &Ready) -> String {
+    format!(
+        "{READY_LINE_PREFIX} boottime_us={} cpus={} mem_total_kib={}",
+        ready.boottime_us, ready.cpus, ready.mem_total_kib
+    )
+}
+
+/// Parses a ready line; `None` unless it is one, complete and well formed.
+pub fn parse_ready_line(line: &str) -> Option<Ready> {
     let rest = line.trim_end().strip_prefix(READY_LINE_PREFIX)?;
-    rest.trim_start().strip_prefix("boottime_us=")?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    let mut field = |name: &str| fields.next()?.strip_prefix(name)?.strip_prefix('=');
+    Some(Ready {
+        boottime_us: field("boottime_us")?.parse().ok()?,
+        cpus: field("cpus")?.parse().ok()?,
+        mem_total_kib: field("mem_total_kib")?.parse().ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -55,8 +72,20 @@ mod tests {
 
     #[test]
     fn ready_line_round_trips() {
-        assert_eq!(parse_ready_line(&ready_line(123_456)), Some(123_456));
-        assert_eq!(parse_ready_line("hull-agent: ready boottime_us=x"), None);
+        let ready = Ready {
+            boottime_us: 123_456,
+            cpus: 2,
+            mem_total_kib: 500_000,
+        };
+        assert_eq!(parse_ready_line(&ready_line(&ready)), Some(ready));
+        assert_eq!(
+            parse_ready_line("hull-agent: ready boottime_us=x cpus=1 mem_total_kib=1"),
+            None
+        );
+        assert_eq!(
+            parse_ready_line("hull-agent: ready boottime_us=1 cpus=1"),
+            None
+        );
         assert_eq!(parse_ready_line("something else"), None);
     }
 

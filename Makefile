@@ -1,0 +1,67 @@
+# hull: build, install and test.
+#   make install   build everything and install it under $(PREFIX)
+#   make test      lint, unit tests, then end-to-end tests booting real microVMs
+#   make bench-boot  boot benchmark: hull-vmm vs QEMU microvm, side by side
+
+PREFIX      ?= /usr/local
+BUILD       := build
+HOST_TARGET := x86_64-unknown-linux-gnu
+CARGO       ?= cargo
+RELEASE     := target/release
+AGENT       := target/$(HOST_TARGET)/release/hull-agent
+KERNEL      := $(BUILD)/kernel/vmlinux
+INITRAMFS   := $(BUILD)/initramfs.cpio
+DEB_PKGS    := build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
+
+.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e bench-boot clean
+
+all: build
+
+build: binaries kernel initramfs
+
+# Debian packages the build and the tests need (installed only when missing).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+	fi
+
+binaries:
+	$(CARGO) build --release --locked -p vmm -p runtime -p rootfs-builder
+
+# The agent is PID 1 of the guest: a static binary, no loader, no libc.so.
+agent:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(HOST_TARGET) -p agent
+	@if readelf -l $(AGENT) | grep -q 'program interpreter'; then echo "$(AGENT) is not static" >&2; exit 1; fi
+
+kernel: deps
+	guest-kernel/build.sh $(BUILD)/kernel
+
+initramfs: agent binaries
+	$(RELEASE)/hull-rootfs-builder --agent $(AGENT) --output $(INITRAMFS)
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hull
+	install -m 0755 $(RELEASE)/hull $(RELEASE)/hull-vmm $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(KERNEL) $(INITRAMFS) $(DESTDIR)$(PREFIX)/share/hull/
+
+test: lint unit e2e
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --locked --exclude hull-e2e
+
+e2e: build
+	tests/run-e2e
+
+bench-boot: build
+	bench/run-boot
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

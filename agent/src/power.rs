@@ -1,0 +1,55 @@
+//! Ending the VM. There is no ACPI, so the agent writes `PowerOff` to hull's
+//! event port and the VMM tears the VM down at once. If the port cannot be
+//! used, the fallback is a reboot, which the VMM sees as a reset.
+
+use std::io;
+
+use agent_protocol::{GuestEvent, EVENT_PORT};
+
+/// Permission to write the event port (granted by ioperm to this process).
+pub struct EventPort(());
+
+impl EventPort {
+    pub fn open() -> io::Result<Self> {
+        // SAFETY: ioperm only changes this process's I/O permission bitmap.
+        let rc = unsafe { libc::ioperm(libc::c_ulong::from(EVENT_PORT), 1, 1) };
+        if rc == 0 {
+            Ok(Self(()))
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    pub fn send(&self, event: GuestEvent) {
+        // SAFETY: `open` granted this process access to EVENT_PORT (the only
+        // way to get an EventPort), so the `out` cannot fault; it touches no
+        // memory.
+        unsafe {
+            std::arch::asm!("out dx, al", in("dx") EVENT_PORT, in("al") event as u8,
+                options(nomem, nostack, preserves_flags));
+        }
+    }
+}
+
+/// Reboots the guest: the VMM sees an i8042 reset (an abnormal end).
+pub fn reboot() -> ! {
+    // SAFETY: sync and reboot have no memory-safety preconditions.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_AUTOBOOT);
+    }
+    // reboot() only returns on failure; there is nothing left to do but wait.
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Syncs and powers the VM off; never returns.
+pub fn power_off(port: Option<&EventPort>) -> ! {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+    if let Some(port) = port {
+        port.send(GuestEvent::PowerOff);
+    }
+    reboot()
+}
