@@ -40,6 +40,7 @@ kernel: deps
 	guest-kernel/build.sh $(BUILD)/kernel
 
 initramfs: agent binaries
+	mkdir -p $(BUILD)
 	$(RELEASE)/hull-rootfs-builder --agent $(AGENT) --output $(INITRAMFS)
 
 install: build

@@ -3,6 +3,9 @@
 //! Sets up the guest's base file systems, reaps orphans, tells the VMM it is
 //! ready (console line + event port), and ends the VM by powering it off —
 //! PID 1 never simply exits, which would panic the kernel.
+//!
+//! Kernel parameter `hull.hold`: stay up after ready instead of powering off
+//! (the boot benchmark samples a live VMM's memory that way).
 
 mod console;
 mod mounts;
@@ -26,6 +29,11 @@ fn main() {
         console::log(&format!("hull-agent: fatal: {e}"));
         power::reboot();
     }
+    if kernel_param("hull.hold") {
+        loop {
+            std::thread::park();
+        }
+    }
     power::power_off(port.as_ref());
 }
 
@@ -40,4 +48,11 @@ fn run(port: Option<&power::EventPort>) -> Result<(), Box<dyn std::error::Error>
         console::log("hull-agent: vsock device present, but this agent has no vsock service yet");
     }
     Ok(())
+}
+
+/// Whether the kernel command line has this bare parameter.
+fn kernel_param(name: &str) -> bool {
+    std::fs::read_to_string("/proc/cmdline")
+        .map(|c| c.split_whitespace().any(|p| p == name))
+        .unwrap_or(false)
 }

@@ -53,7 +53,7 @@ fn power_off_is_clean_and_timed() {
     let line = run
         .stderr
         .lines()
-        .find(|l| l.starts_with('{'))
+        .find(|l| l.contains("\"event\":\"exit\""))
         .expect("timings line");
     assert!(line.contains("\"exit\":\"PowerOff\""), "{line}");
     assert!(

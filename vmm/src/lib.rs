@@ -21,4 +21,6 @@ pub mod memory;
 pub mod vcpu;
 pub mod vm;
 
-pub use vm::{Console, GuestExit, RunReport, Timings, Vm, VmConfig, VmError, DEFAULT_CMDLINE};
+pub use vm::{
+    Console, GuestExit, Milestone, RunReport, Timings, Vm, VmConfig, VmError, DEFAULT_CMDLINE,
+};

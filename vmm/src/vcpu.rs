@@ -80,8 +80,6 @@ pub struct Vcpu {
     pub mmio_bus: Bus,
     pub events: VmEvents,
     pub stop: Arc<AtomicBool>,
-    /// Set once, by the first vCPU to enter KVM_RUN: CLOCK_MONOTONIC ns.
-    pub first_run_ns: Arc<OnceLock<u64>>,
 }
 
 enum Step {
@@ -93,11 +91,12 @@ impl Vcpu {
     /// Runs until stopped or until the guest does something terminal.
     pub fn run(mut self) {
         KVM_RUN.with(|run| run.set(self.fd.get_kvm_run() as *mut kvm_run));
+        self.events
+            .send(VmEvent::VcpuStarted { ns: monotonic_ns() });
         loop {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            self.first_run_ns.get_or_init(monotonic_ns);
             match self.step() {
                 Step::Continue => {}
                 Step::Stop(event) => {

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,8 @@ impl Default for VmConfig {
 /// Things that happen to a running VM, sent by vCPU threads and devices.
 #[derive(Debug)]
 pub enum VmEvent {
+    /// A vCPU thread is about to enter KVM_RUN for the first time (CLOCK_MONOTONIC ns).
+    VcpuStarted { ns: u64 },
     /// The agent reported ready on the event port.
     AgentReady,
     /// The agent asked for power-off on the event port (the clean end), or
@@ -150,6 +152,13 @@ pub struct Timings {
     pub guest_rss_kib: u64,
 }
 
+/// Moments of a run, reported to an observer as they happen.
+#[derive(Debug, Clone, Copy)]
+pub enum Milestone<'a> {
+    FirstKvmRun(&'a Timings),
+    AgentReady(&'a Timings),
+}
+
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -227,7 +236,6 @@ pub struct Vm {
     serial: Arc<Mutex<SerialConsole>>,
     events: Receiver<VmEvent>,
     stop: Arc<AtomicBool>,
-    first_run_ns: Arc<OnceLock<u64>>,
     vmm_start_ns: u64,
     cmdline: String,
 }
@@ -322,7 +330,6 @@ impl Vm {
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let first_run_ns = Arc::new(OnceLock::new());
         let mut vcpus = Vec::with_capacity(config.cpus as usize);
         for cpu in 0..config.cpus {
             let fd = vm
@@ -350,7 +357,6 @@ impl Vm {
                 mmio_bus: mmio_bus.clone(),
                 events: events_tx.clone(),
                 stop: stop.clone(),
-                first_run_ns: first_run_ns.clone(),
             });
         }
         Ok(Self {
@@ -361,14 +367,21 @@ impl Vm {
             serial,
             events,
             stop,
-            first_run_ns,
             vmm_start_ns,
             cmdline,
         })
     }
 
     /// Runs the guest to its end, then stops every vCPU and flushes the console.
-    pub fn run(mut self) -> Result<RunReport, VmError> {
+    pub fn run(self) -> Result<RunReport, VmError> {
+        self.run_observed(&mut |_| {})
+    }
+
+    /// Like [`Vm::run`], calling `observe` at each [`Milestone`] as it happens.
+    pub fn run_observed(
+        mut self,
+        observe: &mut dyn FnMut(Milestone<'_>),
+    ) -> Result<RunReport, VmError> {
         vcpu::install_kick_handler().map_err(VmError::Signal)?;
         let mut threads: Vec<JoinHandle<()>> = Vec::with_capacity(self.vcpus.len());
         for v in self.vcpus.drain(..) {
@@ -387,14 +400,13 @@ impl Vm {
             vmm_start_ns: self.vmm_start_ns,
             ..Default::default()
         };
-        let outcome = self.wait(&mut timings);
+        let outcome = self.wait(&mut timings, observe);
         stop_vcpus(&self.stop, threads);
         self.serial
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .flush();
         timings.end_ns = monotonic_ns();
-        timings.first_kvm_run_ns = self.first_run_ns.get().copied();
         if timings.agent_ready_ns.is_none() {
             (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib();
         }
@@ -405,7 +417,11 @@ impl Vm {
         })
     }
 
-    fn wait(&self, timings: &mut Timings) -> Result<GuestExit, VmError> {
+    fn wait(
+        &self,
+        timings: &mut Timings,
+        observe: &mut dyn FnMut(Milestone<'_>),
+    ) -> Result<GuestExit, VmError> {
         let deadline = self.config.timeout.map(|t| Instant::now() + t);
         loop {
             let event = match deadline {
@@ -422,9 +438,19 @@ impl Vm {
                 Err(_) => return Err(VmError::Timeout(self.config.timeout.unwrap_or_default())),
             };
             return Ok(match event {
+                VmEvent::VcpuStarted { ns } => {
+                    if timings.first_kvm_run_ns.is_none() {
+                        timings.first_kvm_run_ns = Some(ns);
+                        observe(Milestone::FirstKvmRun(timings));
+                    }
+                    continue;
+                }
                 VmEvent::AgentReady => {
-                    timings.agent_ready_ns.get_or_insert_with(monotonic_ns);
-                    (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib();
+                    if timings.agent_ready_ns.is_none() {
+                        timings.agent_ready_ns = Some(monotonic_ns());
+                        (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib();
+                        observe(Milestone::AgentReady(timings));
+                    }
                     continue;
                 }
                 VmEvent::PowerOff => GuestExit::PowerOff,

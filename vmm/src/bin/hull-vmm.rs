@@ -3,21 +3,26 @@
 use std::process::ExitCode;
 
 use vmm::cli::{self, Command};
-use vmm::{RunReport, Vm};
+use vmm::{Milestone, Timings, Vm};
 
-fn timings_json(report: &RunReport) -> String {
-    let t = &report.timings;
+/// One `--timings` JSON line: every timestamp is CLOCK_MONOTONIC ns, so a
+/// harness can subtract its own reading taken before it spawned us.
+fn timings_line(event: &str, t: &Timings, exit: Option<&str>) -> String {
     let opt = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
+    let exit = exit.map_or(String::new(), |e| format!(",\"exit\":\"{e}\""));
     format!(
-        "{{\"vmm_start_ns\":{},\"first_kvm_run_ns\":{},\"agent_ready_ns\":{},\"end_ns\":{},\
-         \"vmm_rss_kib\":{},\"guest_rss_kib\":{},\"exit\":\"{:?}\"}}",
+        "{{\"event\":\"{event}\",\"vmm_start_ns\":{},\"first_kvm_run_ns\":{},\
+         \"agent_ready_ns\":{},\"end_ns\":{},\"vmm_rss_kib\":{},\"guest_rss_kib\":{}{exit}}}",
         t.vmm_start_ns,
         opt(t.first_kvm_run_ns),
         opt(t.agent_ready_ns),
-        t.end_ns,
+        if t.end_ns == 0 {
+            "null".to_string()
+        } else {
+            t.end_ns.to_string()
+        },
         t.vmm_rss_kib,
         t.guest_rss_kib,
-        report.exit
     )
 }
 
@@ -37,7 +42,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = match Vm::new(config).and_then(Vm::run) {
+    let mut observe = |m: Milestone<'_>| {
+        if timings {
+            match m {
+                Milestone::FirstKvmRun(t) => {
+                    eprintln!("{}", timings_line("first_kvm_run", t, None))
+                }
+                Milestone::AgentReady(t) => eprintln!("{}", timings_line("agent_ready", t, None)),
+            }
+        }
+    };
+    let report = match Vm::new(config).and_then(|vm| vm.run_observed(&mut observe)) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("hull-vmm: {e}");
@@ -45,7 +60,8 @@ fn main() -> ExitCode {
         }
     };
     if timings {
-        eprintln!("{}", timings_json(&report));
+        let exit = format!("{:?}", report.exit);
+        eprintln!("{}", timings_line("exit", &report.timings, Some(&exit)));
     }
     if report.exit.is_clean() {
         ExitCode::SUCCESS

@@ -1,0 +1,260 @@
+//! Spawning a VMM, timing it from the outside, sampling its memory.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// The command line both VMMs boot with (hull-vmm's default plus `hull.hold`,
+/// so the agent stays up after ready and the VMM can be sampled alive).
+pub const CMDLINE: &str =
+    "console=ttyS0 reboot=k panic=-1 quiet nomodule 8250.nr_uarts=1 no_timer_check tsc=reliable hull.hold";
+const DEADLINE: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub runs: usize,
+    pub mem_mib: u64,
+    pub vmm: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub qemu: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            runs: 5,
+            mem_mib: 128,
+            vmm: "target/release/hull-vmm".into(),
+            kernel: "build/kernel/vmlinux".into(),
+            initrd: "build/initramfs.cpio".into(),
+            qemu: "qemu-system-x86_64".into(),
+        }
+    }
+}
+
+/// One boot, in milliseconds from spawn, and memory in KiB.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// Spawn → the agent's ready line read from the console.
+    pub ready_ms: f64,
+    /// Guest CLOCK_BOOTTIME at ready, from the ready line.
+    pub guest_boot_ms: f64,
+    /// hull only: spawn → first KVM_RUN, and first KVM_RUN → ready event.
+    pub first_run_ms: Option<f64>,
+    pub run_to_ready_ms: Option<f64>,
+    /// Resident memory outside guest RAM (anon + file), and guest RAM (shmem).
+    pub vmm_rss_kib: u64,
+    pub guest_rss_kib: u64,
+}
+
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn ms(from_ns: u64, to_ns: u64) -> f64 {
+    to_ns.saturating_sub(from_ns) as f64 / 1e6
+}
+
+/// A `"key":number` field of a JSON line.
+pub fn json_u64(line: &str, key: &str) -> Option<u64> {
+    let rest = &line[line.find(&format!("\"{key}\":"))? + key.len() + 3..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:") + field("RssFile:"), field("RssShmem:"))
+}
+
+/// Kills the child at the deadline unless `done` fires first.
+fn watchdog(pid: u32) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if rx.recv_timeout(DEADLINE) == Err(mpsc::RecvTimeoutError::Timeout) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    });
+    tx
+}
+
+/// Reads the console until the ready line; returns (time seen, guest boot ms).
+fn wait_ready(child: &mut Child) -> Result<(u64, f64)> {
+    let out = child.stdout.take().context("stdout")?;
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        if let Some(ready) = agent_protocol::parse_ready_line(&line) {
+            return Ok((monotonic_ns(), ready.boottime_us as f64 / 1e3));
+        }
+    }
+    bail!("the console closed before the agent was ready")
+}
+
+fn finish(mut child: Child, done: mpsc::Sender<()>) -> String {
+    let _ = child.kill();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    let _ = done.send(());
+    err
+}
+
+fn spawn(cmd: &mut Command) -> Result<(u64, Child)> {
+    let t0 = monotonic_ns();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawning {cmd:?}"))?;
+    Ok((t0, child))
+}
+
+pub fn hull_boot(o: &Options) -> Result<Sample> {
+    let (t0, mut child) = spawn(
+        Command::new(&o.vmm)
+            .args([
+                "--kernel".as_ref(),
+                o.kernel.as_os_str(),
+                "--initrd".as_ref(),
+                o.initrd.as_os_str(),
+            ])
+            .args([
+                "--mem",
+                &o.mem_mib.to_string(),
+                "--cmdline",
+                CMDLINE,
+                "--timings",
+            ]),
+    )?;
+    let done = watchdog(child.id());
+    let ready = wait_ready(&mut child);
+    let (vmm_rss_kib, guest_rss_kib) = rss_kib(child.id());
+    let err = finish(child, done);
+    let (seen, guest_boot_ms) = ready.with_context(|| err.clone())?;
+    let first = err
+        .lines()
+        .find(|l| l.contains("\"event\":\"agent_ready\""));
+    let first = first.with_context(|| format!("no agent_ready timings line: {err}"))?;
+    let first_run = json_u64(first, "first_kvm_run_ns").context("first_kvm_run_ns")?;
+    let agent_ready = json_u64(first, "agent_ready_ns").context("agent_ready_ns")?;
+    Ok(Sample {
+        ready_ms: ms(t0, seen),
+        guest_boot_ms,
+        first_run_ms: Some(ms(t0, first_run)),
+        run_to_ready_ms: Some(ms(first_run, agent_ready)),
+        vmm_rss_kib,
+        guest_rss_kib,
+    })
+}
+
+pub fn qemu_boot(o: &Options) -> Result<Sample> {
+    let mem = format!("{}M", o.mem_mib);
+    let (t0, mut child) = spawn(
+        Command::new(&o.qemu)
+            .args([
+                "-M",
+                "microvm,acpi=off,memory-backend=ram",
+                "-enable-kvm",
+                "-cpu",
+                "host",
+            ])
+            .args(["-m", &mem, "-smp", "1", "-object"])
+            .arg(format!("memory-backend-memfd,id=ram,size={mem}"))
+            .args([
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+                "-no-reboot",
+            ])
+            .args(["-serial", "stdio", "-kernel".as_ref()])
+            .arg(&o.kernel)
+            .arg("-initrd")
+            .arg(&o.initrd)
+            .args(["-append", CMDLINE]),
+    )?;
+    let done = watchdog(child.id());
+    let ready = wait_ready(&mut child);
+    let (vmm_rss_kib, guest_rss_kib) = rss_kib(child.id());
+    let err = finish(child, done);
+    let (seen, guest_boot_ms) = ready.with_context(|| err.clone())?;
+    Ok(Sample {
+        ready_ms: ms(t0, seen),
+        guest_boot_ms,
+        vmm_rss_kib,
+        guest_rss_kib,
+        ..Default::default()
+    })
+}
+
+/// Spawn → first KVM_RUN on the local /dev/kvm. The guest may fail later
+/// (a paravirtual KVM cannot boot it); only the VMM's start is measured.
+pub fn native_first_run(o: &Options) -> Result<Sample> {
+    let (t0, child) = spawn(
+        Command::new(&o.vmm)
+            .args([
+                "--kernel".as_ref(),
+                o.kernel.as_os_str(),
+                "--initrd".as_ref(),
+                o.initrd.as_os_str(),
+            ])
+            .args([
+                "--mem",
+                &o.mem_mib.to_string(),
+                "--console",
+                "none",
+                "--timeout",
+                "20",
+                "--timings",
+            ]),
+    )?;
+    let done = watchdog(child.id());
+    let out = child.wait_with_output()?;
+    let _ = done.send(());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("\"event\":\"first_kvm_run\""))
+        .with_context(|| format!("hull-vmm never reached KVM_RUN: {err}"))?;
+    let first_run = json_u64(line, "first_kvm_run_ns").context("first_kvm_run_ns")?;
+    Ok(Sample {
+        first_run_ms: Some(ms(t0, first_run)),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_fields() {
+        let l = r#"{"event":"x","a_ns":12,"b_ns":null,"c":7}"#;
+        assert_eq!(super::json_u64(l, "a_ns"), Some(12));
+        assert_eq!(super::json_u64(l, "b_ns"), None);
+        assert_eq!(super::json_u64(l, "c"), Some(7));
+        assert_eq!(super::json_u64(l, "d"), None);
+    }
+}
