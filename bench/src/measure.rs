@@ -191,7 +191,7 @@ pub fn qemu_boot(o: &Options) -> Result<Sample> {
                 "none",
                 "-no-reboot",
             ])
-            .args(["-serial", "stdio", "-kernel".as_ref()])
+            .args(["-serial", "stdio", "-kernel"])
             .arg(&o.kernel)
             .arg("-initrd")
             .arg(&o.initrd)

@@ -28,7 +28,7 @@ pub const TSS_INDEX: u16 = 3;
 pub fn segment(index: u16) -> kvm_segment {
     let entry = PVH_GDT[index as usize];
     let bits = |shift: u32, mask: u64| ((entry >> shift) & mask) as u8;
-    let base = (((entry >> 32) & 0xff00_0000) | ((entry >> 16) & 0x00ff_ffff)) as u64;
+    let base = ((entry >> 32) & 0xff00_0000) | ((entry >> 16) & 0x00ff_ffff);
     let raw_limit = (((entry >> 32) & 0x000f_0000) | (entry & 0xffff)) as u32;
     let granular = bits(55, 1) == 1;
     let present = bits(47, 1);

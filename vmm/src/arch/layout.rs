@@ -68,6 +68,15 @@ pub fn ram_ranges(mem_bytes: u64) -> Vec<(u64, u64)> {
     }
 }
 
+// The fixed structures must not overlap one another (checked at compile time).
+const _: () = {
+    assert!(GDT_ADDR + 4 * 8 <= PVH_INFO_ADDR);
+    assert!(PVH_MODLIST_ADDR + 32 <= PVH_MEMMAP_ADDR);
+    assert!(PVH_MEMMAP_ADDR + (PVH_MEMMAP_MAX_ENTRIES as u64) * 24 <= CMDLINE_ADDR);
+    assert!(CMDLINE_ADDR + CMDLINE_MAX_BYTES as u64 <= EBDA_ADDR);
+    assert!(VIRTIO_MMIO_BASE > MMIO_GAP_START && VIRTIO_MMIO_BASE < IOAPIC_ADDR as u64);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,14 +98,5 @@ mod tests {
             ]
         );
         assert_eq!(r.iter().map(|(_, s)| s).sum::<u64>(), 4 << 30);
-    }
-
-    #[test]
-    fn fixed_structures_do_not_overlap() {
-        assert!(GDT_ADDR + 4 * 8 <= PVH_INFO_ADDR);
-        assert!(PVH_MODLIST_ADDR + 32 <= PVH_MEMMAP_ADDR);
-        assert!(PVH_MEMMAP_ADDR + (PVH_MEMMAP_MAX_ENTRIES as u64) * 24 <= CMDLINE_ADDR);
-        assert!(CMDLINE_ADDR + CMDLINE_MAX_BYTES as u64 <= EBDA_ADDR);
-        assert!(VIRTIO_MMIO_BASE > MMIO_GAP_START && VIRTIO_MMIO_BASE < IOAPIC_ADDR as u64);
     }
 }
