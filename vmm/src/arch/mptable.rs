@@ -71,9 +71,8 @@ pub fn build(cpus: u32, base: u64) -> Result<Vec<u8>, MptableError> {
     entries.extend_from_slice(&[ENTRY_IOAPIC, ioapic_id, IOAPIC_VERSION, 1]);
     entries.extend_from_slice(&IOAPIC_ADDR.to_le_bytes());
     count += 2;
-    entries.extend_from_slice(&io_interrupt(INT_TYPE_EXTINT, ioapic_id, 0));
-    count += 1;
-    for irq in 1..=IRQ_MAX as u8 {
+    // KVM's default routing sends GSI n to IOAPIC pin n, the PIT on GSI 0.
+    for irq in 0..=IRQ_MAX as u8 {
         entries.extend_from_slice(&io_interrupt(INT_TYPE_INT, ioapic_id, irq));
         count += 1;
     }
@@ -152,6 +151,9 @@ mod tests {
             assert_eq!(sum(&t[16..]), 0);
             let count = u16::from_le_bytes([t[16 + 34], t[16 + 35]]) as u32;
             assert_eq!(count, cpus + 2 + 24 + 2);
+            // Every ISA IRQ, the timer's included, is an ordinary INT entry.
+            let ints = t.windows(2).filter(|w| w == &[ENTRY_IO_INTERRUPT, INT_TYPE_INT]).count();
+            assert!(ints >= 24);
             assert!(
                 MPTABLE_ADDR + t.len() as u64 <= EBDA_ADDR + 1024,
                 "{cpus} cpus overflow"
