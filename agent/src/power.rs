@@ -44,10 +44,15 @@ pub fn reboot() -> ! {
     }
 }
 
-/// Syncs and powers the VM off; never returns.
+/// Syncs file systems, drains the console, and powers the VM off; never returns.
 pub fn power_off(port: Option<&EventPort>) -> ! {
-    // SAFETY: sync has no preconditions.
-    unsafe { libc::sync() };
+    // SAFETY: sync and tcdrain have no memory-safety preconditions. tcdrain
+    // waits until the tty has sent every byte of console output to the UART,
+    // which the VMM would otherwise lose when it stops the VM at the port write.
+    unsafe {
+        libc::sync();
+        libc::tcdrain(libc::STDOUT_FILENO);
+    }
     if let Some(port) = port {
         port.send(GuestEvent::PowerOff);
     }
