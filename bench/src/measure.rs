@@ -151,16 +151,28 @@ pub fn hull_boot(o: &Options) -> Result<Sample> {
             ]),
     )?;
     let done = watchdog(child.id());
+    // hull-vmm's timing lines arrive on stderr, independently of the console:
+    // wait for the agent_ready one before sampling and killing.
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().context("stderr")?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
     let ready = wait_ready(&mut child);
+    let mut log = String::new();
+    let timing = lines.iter().find(|l| {
+        log.push_str(l);
+        log.push('\n');
+        l.contains("\"event\":\"agent_ready\"")
+    });
     let (vmm_rss_kib, guest_rss_kib) = rss_kib(child.id());
-    let err = finish(child, done);
-    let (seen, guest_boot_ms) = ready.with_context(|| err.clone())?;
-    let first = err
-        .lines()
-        .find(|l| l.contains("\"event\":\"agent_ready\""));
-    let first = first.with_context(|| format!("no agent_ready timings line: {err}"))?;
-    let first_run = json_u64(first, "first_kvm_run_ns").context("first_kvm_run_ns")?;
-    let agent_ready = json_u64(first, "agent_ready_ns").context("agent_ready_ns")?;
+    finish(child, done);
+    let (seen, guest_boot_ms) = ready.with_context(|| log.clone())?;
+    let timing = timing.with_context(|| format!("no agent_ready timings line: {log}"))?;
+    let first_run = json_u64(&timing, "first_kvm_run_ns").context("first_kvm_run_ns")?;
+    let agent_ready = json_u64(&timing, "agent_ready_ns").context("agent_ready_ns")?;
     Ok(Sample {
         ready_ms: ms(t0, seen),
         guest_boot_ms,

@@ -1,13 +1,20 @@
 //! Loading what the guest boots: the kernel (an ELF vmlinux with a PVH entry
-//! note), the initramfs and the command line.
+//! note), the initramfs and the command line. Kernel segments and the
+//! initramfs are mapped copy-on-write from their files where alignment allows
+//! (see `memory::map_file_cow`), so a file must not be rewritten in place
+//! while a VM booted from it runs; `make install` replaces files by rename.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::FileExt;
+
 use linux_loader::cmdline::Cmdline;
-use linux_loader::loader::elf::{Elf, PvhBootCapability};
-use linux_loader::loader::{load_cmdline, KernelLoader};
+use linux_loader::loader::load_cmdline;
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
+
+use crate::elf::{self, ElfError};
+use crate::memory::map_file_cow;
 
 use crate::arch::layout::{
     CMDLINE_ADDR, CMDLINE_MAX_BYTES, HIGH_RAM_ADDR, INITRD_MAX_END, MMIO_GAP_START, PAGE_SIZE_BYTES,
@@ -21,12 +28,9 @@ pub enum BootError {
         source: std::io::Error,
     },
     #[error("cannot load kernel {path} (it must be an uncompressed ELF vmlinux): {source}")]
-    LoadKernel {
-        path: PathBuf,
-        source: linux_loader::loader::Error,
-    },
-    #[error("kernel {0} has no PVH entry point (build it with CONFIG_PVH=y)")]
-    NoPvhEntry(PathBuf),
+    LoadKernel { path: PathBuf, source: ElfError },
+    #[error("kernel {path}: segment at {addr:#x}+{len:#x} is outside guest RAM above 1 MiB")]
+    SegmentOutsideRam { path: PathBuf, addr: u64, len: u64 },
     #[error("cannot open initramfs {path}: {source}")]
     OpenInitrd {
         path: PathBuf,
@@ -36,11 +40,8 @@ pub enum BootError {
     EmptyInitrd { path: PathBuf },
     #[error("initramfs {path} ({size} bytes) does not fit in guest memory above the kernel")]
     InitrdTooLarge { path: PathBuf, size: u64 },
-    #[error("cannot read initramfs {path} into guest memory: {source}")]
-    ReadInitrd {
-        path: PathBuf,
-        source: vm_memory::GuestMemoryError,
-    },
+    #[error("cannot place {path} in guest memory: {reason}")]
+    Place { path: PathBuf, reason: String },
     #[error("invalid kernel command line: {0}")]
     Cmdline(linux_loader::cmdline::Error),
     #[error("cannot write the kernel command line: {0}")]
@@ -54,26 +55,69 @@ pub struct LoadedKernel {
     pub end: u64,
 }
 
+/// Puts `len` bytes of `file` from `offset` at guest `addr`: mapped
+/// copy-on-write when both are page aligned, copied otherwise (or when the
+/// file cannot be mapped). Zeroes the rest of the last page, which must read
+/// as zero (bss, or nothing).
+fn place(
+    mem: &GuestMemoryMmap,
+    path: &Path,
+    file: &File,
+    offset: u64,
+    addr: u64,
+    len: u64,
+) -> Result<(), BootError> {
+    let err = |reason: String| BootError::Place {
+        path: path.to_owned(),
+        reason,
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    if map_file_cow(mem, addr, file, offset, len).is_ok() {
+        let tail = (PAGE_SIZE_BYTES - len % PAGE_SIZE_BYTES) % PAGE_SIZE_BYTES;
+        let zeros = vec![0u8; tail as usize];
+        return mem
+            .write_slice(&zeros, GuestAddress(addr + len))
+            .map_err(|e| err(e.to_string()));
+    }
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, offset)
+        .map_err(|e| err(e.to_string()))?;
+    mem.write_slice(&buf, GuestAddress(addr))
+        .map_err(|e| err(e.to_string()))
+}
+
 /// Loads the vmlinux ELF segments and finds its PVH entry.
 pub fn load_kernel(mem: &GuestMemoryMmap, path: &Path) -> Result<LoadedKernel, BootError> {
-    let mut file = File::open(path).map_err(|source| BootError::OpenKernel {
+    let file = File::open(path).map_err(|source| BootError::OpenKernel {
         path: path.to_owned(),
         source,
     })?;
-    let result =
-        Elf::load(mem, None, &mut file, Some(GuestAddress(HIGH_RAM_ADDR))).map_err(|source| {
-            BootError::LoadKernel {
+    let image = elf::parse(&file).map_err(|source| BootError::LoadKernel {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut segments = image.segments.clone();
+    segments.sort_by_key(|s| s.paddr);
+    let ram_end = mem.last_addr().raw_value() + 1;
+    for s in &segments {
+        let in_ram = s.paddr >= HIGH_RAM_ADDR
+            && s.paddr + s.memsz <= ram_end.min(MMIO_GAP_START)
+            && mem.address_in_range(GuestAddress(s.paddr));
+        if !in_ram {
+            return Err(BootError::SegmentOutsideRam {
                 path: path.to_owned(),
-                source,
-            }
-        })?;
-    match result.pvh_boot_cap {
-        PvhBootCapability::PvhEntryPresent(entry) => Ok(LoadedKernel {
-            entry: entry.raw_value(),
-            end: result.kernel_end,
-        }),
-        _ => Err(BootError::NoPvhEntry(path.to_owned())),
+                addr: s.paddr,
+                len: s.memsz,
+            });
+        }
+        place(mem, path, &file, s.offset, s.paddr, s.filesz)?;
     }
+    Ok(LoadedKernel {
+        entry: image.pvh_entry,
+        end: image.end(),
+    })
 }
 
 /// Picks the initramfs address: page aligned, as high as possible below the
@@ -84,23 +128,18 @@ pub fn initrd_addr(mem_end: u64, kernel_end: u64, size: u64) -> Option<u64> {
     (addr >= kernel_end).then_some(addr)
 }
 
-/// Copies the initramfs into guest memory; returns (address, size).
+/// Places the initramfs in guest memory; returns (address, size).
 pub fn load_initrd(
     mem: &GuestMemoryMmap,
     path: &Path,
     kernel_end: u64,
 ) -> Result<(u64, u64), BootError> {
-    let mut file = File::open(path).map_err(|source| BootError::OpenInitrd {
+    let open_err = |source| BootError::OpenInitrd {
         path: path.to_owned(),
         source,
-    })?;
-    let size = file
-        .metadata()
-        .map_err(|source| BootError::OpenInitrd {
-            path: path.to_owned(),
-            source,
-        })?
-        .len();
+    };
+    let file = File::open(path).map_err(open_err)?;
+    let size = file.metadata().map_err(open_err)?.len();
     if size == 0 {
         return Err(BootError::EmptyInitrd {
             path: path.to_owned(),
@@ -111,11 +150,7 @@ pub fn load_initrd(
         path: path.to_owned(),
         size,
     })?;
-    mem.read_exact_volatile_from(GuestAddress(addr), &mut file, size as usize)
-        .map_err(|source| BootError::ReadInitrd {
-            path: path.to_owned(),
-            source,
-        })?;
+    place(mem, path, &file, 0, addr, size)?;
     Ok((addr, size))
 }
 

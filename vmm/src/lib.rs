@@ -17,6 +17,7 @@ pub mod boot;
 pub mod cli;
 pub mod clock;
 pub mod devices;
+pub mod elf;
 pub mod memory;
 pub mod vcpu;
 pub mod vm;

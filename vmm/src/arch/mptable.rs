@@ -152,7 +152,10 @@ mod tests {
             let count = u16::from_le_bytes([t[16 + 34], t[16 + 35]]) as u32;
             assert_eq!(count, cpus + 2 + 24 + 2);
             // Every ISA IRQ, the timer's included, is an ordinary INT entry.
-            let ints = t.windows(2).filter(|w| w == &[ENTRY_IO_INTERRUPT, INT_TYPE_INT]).count();
+            let ints = t
+                .windows(2)
+                .filter(|w| w == &[ENTRY_IO_INTERRUPT, INT_TYPE_INT])
+                .count();
             assert!(ints >= 24);
             assert!(
                 MPTABLE_ADDR + t.len() as u64 <= EBDA_ADDR + 1024,
