@@ -43,10 +43,16 @@ initramfs: agent binaries
 	mkdir -p $(BUILD)
 	$(RELEASE)/hull-rootfs-builder --agent $(AGENT) --output $(INITRAMFS)
 
+# Files are replaced by rename, never rewritten in place: running VMs map the
+# kernel and initramfs copy-on-write from these very files.
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hull
-	install -m 0755 $(RELEASE)/hull $(RELEASE)/hull-vmm $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(KERNEL) $(INITRAMFS) $(DESTDIR)$(PREFIX)/share/hull/
+	@set -e; put() { install -m $$1 $$2 $$3.new && mv -f $$3.new $$3; }; \
+	put 0755 $(RELEASE)/hull $(DESTDIR)$(PREFIX)/bin/hull; \
+	put 0755 $(RELEASE)/hull-vmm $(DESTDIR)$(PREFIX)/bin/hull-vmm; \
+	put 0644 $(KERNEL) $(DESTDIR)$(PREFIX)/share/hull/vmlinux; \
+	put 0644 $(INITRAMFS) $(DESTDIR)$(PREFIX)/share/hull/initramfs.cpio; \
+	echo "installed $(PREFIX)/bin/{hull,hull-vmm} $(PREFIX)/share/hull/{vmlinux,initramfs.cpio}"
 
 test: lint unit e2e
 

@@ -33,9 +33,12 @@ pub fn ready_report() -> agent_protocol::Ready {
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0);
+    let hwrng_bytes = crate::virtio::hwrng_bytes();
     agent_protocol::Ready {
         boottime_us: boottime_us(),
         cpus: u32::try_from(cpus).unwrap_or(0),
         mem_total_kib,
+        virtio: crate::virtio::bound_devices(),
+        hwrng_bytes,
     }
 }

@@ -62,13 +62,39 @@ impl Drop for Scratch {
 }
 
 /// What one `hull-vmm` run did.
-#[derive(Debug)]
 pub struct Run {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
     pub timed_out: bool,
+}
+
+/// The last `n` characters of `s`.
+fn tail(s: &str, n: usize) -> &str {
+    let start = s.len().saturating_sub(n);
+    let start = (start..s.len())
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(s.len());
+    &s[start..]
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status {:?} after {:?}{}\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}",
+            self.status,
+            self.elapsed,
+            if self.timed_out {
+                " (killed at the deadline)"
+            } else {
+                ""
+            },
+            tail(&self.stdout, 2000),
+            tail(&self.stderr, 2000)
+        )
+    }
 }
 
 impl Run {

@@ -7,7 +7,7 @@ use crate::vm::{Console, VmConfig};
 
 pub const USAGE: &str = "\
 usage: hull-vmm --kernel VMLINUX [--initrd CPIO] [--cmdline ARGS] [--mem MIB] [--cpus N]
-                [--console FILE|-|none] [--timeout SECONDS] [--timings]
+                [--console FILE|-|none] [--timeout SECONDS] [--rng] [--timings]
 
 Boots a KVM microVM straight into an uncompressed PVH vmlinux and exits when
 the guest powers off: 0 for a clean power-off, 1 when the guest panicked,
@@ -20,7 +20,8 @@ reset, triple-faulted or the VMM failed, 2 for bad arguments.
   --cpus N           vCPUs, 1 to 32 (default 1)
   --console DEST     serial console output: a file, - for stdout (default), none
   --timeout SECONDS  tear the VM down and fail after this long
-  --timings          print one JSON line of boot timings and memory on stderr
+  --rng              attach a virtio-rng device (entropy from the host's getrandom)
+  --timings          print JSON lines of boot timings and memory on stderr
 ";
 
 /// What the command line asks for.
@@ -102,6 +103,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 config.timeout = Some(Duration::from_secs_f64(secs));
             }
             "--timings" => timings = true,
+            "--rng" => config.rng = true,
             _ => return Err(CliError::Unknown(arg)),
         }
     }
@@ -120,7 +122,7 @@ mod tests {
     #[test]
     fn parses_a_full_command_line() {
         let Command::Run { config, timings } = parse(args(
-            "--kernel k --initrd i --mem=512 --cpus 2 --console none --timeout 1.5 --timings",
+            "--kernel k --initrd i --mem=512 --cpus 2 --console none --timeout 1.5 --timings --rng",
         ))
         .unwrap() else {
             panic!("not a run")
@@ -130,7 +132,7 @@ mod tests {
         assert_eq!((config.mem_mib, config.cpus), (512, 2));
         assert_eq!(config.console, Console::Discard);
         assert_eq!(config.timeout, Some(Duration::from_millis(1500)));
-        assert!(timings);
+        assert!(timings && config.rng);
     }
 
     #[test]

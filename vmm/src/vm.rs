@@ -24,6 +24,7 @@ use crate::clock::{monotonic_ns, rss_kib};
 use crate::devices::bus::Bus;
 use crate::devices::legacy::{event_port::EventPort, i8042::I8042, serial::SerialConsole};
 use crate::devices::legacy::{I8042_PORT, SERIAL_IRQ, SERIAL_PORT};
+use crate::devices::virtio::{mmio::MmioTransport, rng::Rng, Interrupt, VirtioDevice};
 use crate::memory;
 use crate::vcpu::{self, Vcpu, VcpuError};
 
@@ -51,6 +52,8 @@ pub struct VmConfig {
     pub console: Console,
     /// Give up (and tear the VM down) after this long.
     pub timeout: Option<Duration>,
+    /// Attach a virtio-rng device (entropy from the host).
+    pub rng: bool,
 }
 
 impl Default for VmConfig {
@@ -63,6 +66,7 @@ impl Default for VmConfig {
             cpus: 1,
             console: Console::Stdout,
             timeout: None,
+            rng: false,
         }
     }
 }
@@ -222,6 +226,10 @@ pub enum VmError {
     Bus(#[from] crate::devices::bus::BusError),
     #[error("{0}")]
     Vcpu(VcpuError),
+    #[error("{0} virtio devices do not fit the IRQs left")]
+    TooManyDevices(usize),
+    #[error("virtio device: {0}")]
+    Virtio(String),
     #[error("the guest did not finish within {0:?}")]
     Timeout(Duration),
 }
@@ -313,7 +321,12 @@ impl Vm {
             u64::from(agent_protocol::EVENT_PORT),
             1,
         )?;
-        let mmio_bus = Bus::new();
+        let mut mmio_bus = Bus::new();
+        let mut devices: Vec<Arc<Mutex<dyn VirtioDevice>>> = Vec::new();
+        if config.rng {
+            devices.push(Arc::new(Mutex::new(Rng::new())));
+        }
+        let device_args = attach_virtio(&vm, &mem, &mut mmio_bus, devices)?;
 
         let kernel = boot::load_kernel(&mem, &config.kernel)?;
         let initrd = match &config.initrd {
@@ -321,7 +334,9 @@ impl Vm {
             None => None,
         };
         let base = config.cmdline.as_deref().unwrap_or(DEFAULT_CMDLINE);
-        let cmdline = boot::write_cmdline(&mem, &[base])?;
+        let mut parts = vec![base];
+        parts.extend(device_args.iter().map(String::as_str));
+        let cmdline = boot::write_cmdline(&mem, &parts)?;
         boot_info::write(&mem, config.mem_mib << 20, initrd)?;
         mptable::write(&mem, config.cpus)?;
         regs::write_gdt(&mem)?;
@@ -462,6 +477,36 @@ impl Vm {
             });
         }
     }
+}
+
+/// Puts each virtio device behind a virtio-mmio window with its own IRQ
+/// (an irqfd), and returns the `virtio_mmio.device=` arguments declaring them.
+fn attach_virtio(
+    vm: &VmFd,
+    mem: &GuestMemoryMmap,
+    mmio_bus: &mut Bus,
+    devices: Vec<Arc<Mutex<dyn VirtioDevice>>>,
+) -> Result<Vec<String>, VmError> {
+    let mut args = Vec::new();
+    for (i, device) in devices.into_iter().enumerate() {
+        let gsi = layout::VIRTIO_IRQ_BASE + i as u32;
+        if gsi > layout::IRQ_MAX {
+            return Err(VmError::TooManyDevices(i + 1));
+        }
+        let base = layout::VIRTIO_MMIO_BASE + i as u64 * layout::VIRTIO_MMIO_SIZE;
+        let interrupt = Arc::new(Interrupt::new().map_err(VmError::EventFd)?);
+        vm.register_irqfd(interrupt.eventfd(), gsi)
+            .map_err(|source| VmError::Irqfd { gsi, source })?;
+        let transport = MmioTransport::new(mem.clone(), device, interrupt)
+            .map_err(|e| VmError::Virtio(e.to_string()))?;
+        mmio_bus.insert(
+            Arc::new(Mutex::new(transport)),
+            base,
+            layout::VIRTIO_MMIO_SIZE,
+        )?;
+        args.push(format!("virtio_mmio.device=4K@{base:#x}:{gsi}"));
+    }
+    Ok(args)
 }
 
 /// Sets the stop flag, kicks every vCPU thread out of KVM_RUN, joins them.

@@ -13,6 +13,7 @@
 //! [`EventFd`] the VMM registers as a KVM irqfd.
 
 pub mod mmio;
+pub mod rng;
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
