@@ -33,9 +33,11 @@ impl EventPort {
 
 /// Reboots the guest: the VMM sees an i8042 reset (an abnormal end).
 pub fn reboot() -> ! {
-    // SAFETY: sync and reboot have no memory-safety preconditions.
+    // SAFETY: sync, tcdrain and reboot have no memory-safety preconditions;
+    // tcdrain makes sure the last console lines (the reason) are out first.
     unsafe {
         libc::sync();
+        libc::tcdrain(libc::STDOUT_FILENO);
         libc::reboot(libc::RB_AUTOBOOT);
     }
     // reboot() only returns on failure; there is nothing left to do but wait.
@@ -46,9 +48,9 @@ pub fn reboot() -> ! {
 
 /// Syncs file systems, drains the console, and powers the VM off; never returns.
 pub fn power_off(port: Option<&EventPort>) -> ! {
-    // SAFETY: sync and tcdrain have no memory-safety preconditions. tcdrain
-    // waits until the tty has sent every byte of console output to the UART,
-    // which the VMM would otherwise lose when it stops the VM at the port write.
+    // SAFETY: as in `reboot`. tcdrain waits until the tty has sent every byte
+    // of console output to the UART, which the VMM would otherwise lose when
+    // it stops the VM at the port write.
     unsafe {
         libc::sync();
         libc::tcdrain(libc::STDOUT_FILENO);

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// How long to wait for the first bytes from /dev/hwrng.
-const HWRNG_WAIT: Duration = Duration::from_secs(5);
+/// How long to wait for the first bytes from /dev/hwrng: long, because only
+/// a broken device takes it, and guest time in a nested test host is slow.
+const HWRNG_WAIT: Duration = Duration::from_secs(30);
 
 /// The virtio devices present: (device id, whether a driver is bound).
 fn devices() -> Vec<(u32, bool)> {

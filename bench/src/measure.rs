@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use hull_e2e::Watchdog;
 
 /// The command line both VMMs boot with (hull-vmm's default plus `hull.hold`,
 /// so the agent stays up after ready and the VMM can be sampled alive).
@@ -87,18 +88,6 @@ fn rss_kib(pid: u32) -> (u64, u64) {
     (field("RssAnon:") + field("RssFile:"), field("RssShmem:"))
 }
 
-/// Kills the child at the deadline unless `done` fires first.
-fn watchdog(pid: u32) -> mpsc::Sender<()> {
-    let (tx, rx) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if rx.recv_timeout(DEADLINE) == Err(mpsc::RecvTimeoutError::Timeout) {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-    });
-    tx
-}
-
 /// Reads the console until the ready line; returns (time seen, guest boot ms).
 fn wait_ready(child: &mut Child) -> Result<(u64, f64)> {
     let out = child.stdout.take().context("stdout")?;
@@ -111,14 +100,14 @@ fn wait_ready(child: &mut Child) -> Result<(u64, f64)> {
     bail!("the console closed before the agent was ready")
 }
 
-fn finish(mut child: Child, done: mpsc::Sender<()>) -> String {
+fn finish(mut child: Child, watchdog: Watchdog) -> String {
     let _ = child.kill();
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
     }
     let _ = child.wait();
-    let _ = done.send(());
+    watchdog.disarm();
     err
 }
 
@@ -150,7 +139,7 @@ pub fn hull_boot(o: &Options) -> Result<Sample> {
                 "--timings",
             ]),
     )?;
-    let done = watchdog(child.id());
+    let done = Watchdog::arm(&child, DEADLINE);
     // hull-vmm's timing lines arrive on stderr, independently of the console:
     // wait for the agent_ready one before sampling and killing.
     let (lines_tx, lines) = mpsc::channel::<String>();
@@ -209,7 +198,7 @@ pub fn qemu_boot(o: &Options) -> Result<Sample> {
             .arg(&o.initrd)
             .args(["-append", CMDLINE]),
     )?;
-    let done = watchdog(child.id());
+    let done = Watchdog::arm(&child, DEADLINE);
     let ready = wait_ready(&mut child);
     let (vmm_rss_kib, guest_rss_kib) = rss_kib(child.id());
     let err = finish(child, done);
@@ -244,9 +233,9 @@ pub fn native_first_run(o: &Options) -> Result<Sample> {
                 "--timings",
             ]),
     )?;
-    let done = watchdog(child.id());
+    let done = Watchdog::arm(&child, DEADLINE);
     let out = child.wait_with_output()?;
-    let _ = done.send(());
+    done.disarm();
     let err = String::from_utf8_lossy(&out.stderr);
     let line = err
         .lines()

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,48 @@ fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String
     })
 }
 
+/// Kills a child process if it is still running at a deadline. It holds a
+/// pidfd opened right after the spawn, so it can never signal a recycled pid.
+pub struct Watchdog {
+    done: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    pub fn arm(child: &Child, deadline: Duration) -> Self {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+        let (done, rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let expired = rx.recv_timeout(deadline) == Err(mpsc::RecvTimeoutError::Timeout);
+            if pidfd >= 0 {
+                if expired {
+                    // SAFETY: `pidfd` is our open pidfd; a null siginfo is allowed.
+                    unsafe {
+                        libc::syscall(
+                            libc::SYS_pidfd_send_signal,
+                            pidfd as libc::c_int,
+                            libc::SIGKILL,
+                            std::ptr::null::<libc::siginfo_t>(),
+                            0,
+                        )
+                    };
+                }
+                // SAFETY: closes the fd this thread owns.
+                unsafe { libc::close(pidfd as libc::c_int) };
+            }
+            expired
+        });
+        Self { done, thread }
+    }
+
+    /// Stops the watchdog; true when it had already fired.
+    pub fn disarm(self) -> bool {
+        let _ = self.done.send(());
+        self.thread.join().unwrap_or(false)
+    }
+}
+
 /// Runs `hull-vmm ARGS` to its end, killing it at `VM_DEADLINE`. A run whose
 /// agent printed its ready line is recorded as a booted microVM.
 pub fn hull_vmm(args: &[&str]) -> Run {
@@ -140,22 +182,11 @@ pub fn hull_vmm(args: &[&str]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", vmm_bin().display()));
+    let watchdog = Watchdog::arm(&child, VM_DEADLINE);
     let out = read_all(child.stdout.take().expect("stdout piped"));
     let err = read_all(child.stderr.take().expect("stderr piped"));
-    let pid = child.id() as libc::pid_t;
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        let expired = done_rx.recv_timeout(VM_DEADLINE) == Err(mpsc::RecvTimeoutError::Timeout);
-        if expired {
-            // SAFETY: kill has no memory-safety preconditions; the child is
-            // not reaped before the watchdog ends, so the pid is still ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        expired
-    });
     let status = child.wait().expect("wait for hull-vmm");
-    let _ = done_tx.send(());
-    let timed_out = watchdog.join().unwrap_or(false);
+    let timed_out = watchdog.disarm();
     let run = Run {
         status,
         stdout: out.join().unwrap_or_default(),

@@ -184,7 +184,7 @@ fn missing_or_corrupt_kernel_is_a_clear_error() {
         .to_string();
     expect_error(
         &["--kernel", &not_pvh, "--initrd", &initrd],
-        "cannot load kernel",
+        "no PVH entry note",
     );
 }
 

@@ -14,7 +14,7 @@ use linux_loader::loader::load_cmdline;
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
 
 use crate::elf::{self, ElfError};
-use crate::memory::map_file_cow;
+use crate::memory::{map_file_cow, MemoryError};
 
 use crate::arch::layout::{
     CMDLINE_ADDR, CMDLINE_MAX_BYTES, HIGH_RAM_ADDR, INITRD_MAX_END, MMIO_GAP_START, PAGE_SIZE_BYTES,
@@ -74,12 +74,18 @@ fn place(
     if len == 0 {
         return Ok(());
     }
-    if map_file_cow(mem, addr, file, offset, len).is_ok() {
-        let tail = (PAGE_SIZE_BYTES - len % PAGE_SIZE_BYTES) % PAGE_SIZE_BYTES;
-        let zeros = vec![0u8; tail as usize];
-        return mem
-            .write_slice(&zeros, GuestAddress(addr + len))
-            .map_err(|e| err(e.to_string()));
+    match map_file_cow(mem, addr, file, offset, len) {
+        Ok(()) => {
+            let tail = (PAGE_SIZE_BYTES - len % PAGE_SIZE_BYTES) % PAGE_SIZE_BYTES;
+            let zeros = vec![0u8; tail as usize];
+            return mem
+                .write_slice(&zeros, GuestAddress(addr + len))
+                .map_err(|e| err(e.to_string()));
+        }
+        // Only a request that could not be mapped falls back to copying; a
+        // failed mmap may have left a hole where guest RAM was.
+        Err(MemoryError::NotMappable { .. }) => {}
+        Err(e) => return Err(err(e.to_string())),
     }
     let mut buf = vec![0u8; len as usize];
     file.read_exact_at(&mut buf, offset)

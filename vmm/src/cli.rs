@@ -24,6 +24,9 @@ reset, triple-faulted or the VMM failed, 2 for bad arguments.
   --timings          print JSON lines of boot timings and memory on stderr
 ";
 
+/// The longest `--timeout` accepted.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// What the command line asks for.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -93,14 +96,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             }
             "--timeout" => {
                 let secs: f64 = number(&flag, &value()?)?;
-                if !(secs.is_finite() && secs > 0.0) {
-                    return Err(CliError::Invalid {
-                        flag,
-                        value: secs.to_string(),
-                        reason: "must be a positive number of seconds".into(),
-                    });
-                }
-                config.timeout = Some(Duration::from_secs_f64(secs));
+                let timeout = Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|t| !t.is_zero() && *t <= MAX_TIMEOUT);
+                config.timeout = Some(timeout.ok_or_else(|| CliError::Invalid {
+                    flag,
+                    value: secs.to_string(),
+                    reason: "must be more than 0 and at most a year of seconds".into(),
+                })?);
             }
             "--timings" => timings = true,
             "--rng" => config.rng = true,
@@ -158,10 +161,10 @@ mod tests {
             parse(args("--kernel k --mem lots")),
             Err(CliError::Invalid { .. })
         ));
-        assert!(matches!(
-            parse(args("--kernel k --timeout -1")),
-            Err(CliError::Invalid { .. })
-        ));
+        for bad in ["-1", "0", "1e300", "NaN", "inf"] {
+            let a = args(&format!("--kernel k --timeout {bad}"));
+            assert!(matches!(parse(a), Err(CliError::Invalid { .. })), "{bad}");
+        }
         assert_eq!(
             parse(args("--kernel k --bogus")).unwrap_err(),
             CliError::Unknown("--bogus".into())

@@ -12,20 +12,36 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The process's resident memory split as /proc/self/status reports it, in KiB:
-/// (anonymous + file-backed, shared memory). Guest RAM is a shared memfd, so it
-/// is counted in the second figure only.
-pub fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("RssAnon:") + field("RssFile:"), field("RssShmem:"))
+/// Resident memory in KiB, split into (the VMM's own, guest RAM): every
+/// mapping in /proc/self/smaps that lies inside one of `guest_ranges` (host
+/// address, length) counts as guest RAM, whatever backs it (the memfd, or the
+/// kernel and initramfs files mapped copy-on-write), everything else as VMM.
+pub fn rss_kib(guest_ranges: &[(u64, u64)]) -> (u64, u64) {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let (mut vmm, mut guest) = (0u64, 0u64);
+    let mut in_guest = false;
+    for line in smaps.lines() {
+        if let Some(range) = line.split_whitespace().next().filter(|t| t.contains('-')) {
+            let mut ends = range.split('-').map(|v| u64::from_str_radix(v, 16));
+            if let (Some(Ok(start)), Some(Ok(end))) = (ends.next(), ends.next()) {
+                in_guest = guest_ranges
+                    .iter()
+                    .any(|&(base, len)| start >= base && end <= base.saturating_add(len));
+                continue;
+            }
+        }
+        if let Some(kib) = line
+            .strip_prefix("Rss:")
+            .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        {
+            if in_guest {
+                guest += kib;
+            } else {
+                vmm += kib;
+            }
+        }
+    }
+    (vmm, guest)
 }
 
 #[cfg(test)]
@@ -35,6 +51,19 @@ mod tests {
         let a = super::monotonic_ns();
         let b = super::monotonic_ns();
         assert!(b >= a && a > 0);
-        assert!(super::rss_kib().0 > 0);
+        assert!(super::rss_kib(&[]).0 > 0);
+    }
+
+    #[test]
+    fn touched_guest_ram_is_counted_as_guest() {
+        use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryRegion};
+        let (mem, _fd) = crate::memory::create(32).unwrap();
+        for page in 0..256u64 {
+            mem.write_obj(1u8, GuestAddress(page * 4096)).unwrap();
+        }
+        let ranges: Vec<(u64, u64)> = mem.iter().map(|r| (r.as_ptr() as u64, r.len())).collect();
+        let (vmm, guest) = super::rss_kib(&ranges);
+        assert!(guest >= 1024, "1 MiB touched, {guest} KiB counted");
+        assert!(vmm > 0);
     }
 }

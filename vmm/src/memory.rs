@@ -33,8 +33,20 @@ pub enum MemoryError {
     Truncate { bytes: u64, source: std::io::Error },
     #[error("mapping guest memory failed: {0}")]
     Map(vm_memory::mmap::FromRangesError),
+    /// The request cannot be mapped (alignment, range); nothing was changed.
     #[error("cannot map {len} bytes of a file at guest address {addr:#x}: {reason}")]
-    MapFile { addr: u64, len: u64, reason: String },
+    NotMappable {
+        addr: u64,
+        len: u64,
+        reason: &'static str,
+    },
+    /// mmap itself failed: the guest range may no longer be mapped at all.
+    #[error("mapping {len} bytes of a file at guest address {addr:#x} failed: {source}")]
+    MapFile {
+        addr: u64,
+        len: u64,
+        source: std::io::Error,
+    },
 }
 
 const PAGE_BYTES: u64 = 4096;
@@ -49,25 +61,26 @@ pub fn map_file_cow(
     offset: u64,
     len: u64,
 ) -> Result<(), MemoryError> {
-    let fail = |reason: String| MemoryError::MapFile { addr, len, reason };
-    if len == 0 || addr % PAGE_BYTES != 0 || offset % PAGE_BYTES != 0 {
-        return Err(fail("address, offset or length not mappable".into()));
+    let refuse = |reason| MemoryError::NotMappable { addr, len, reason };
+    if len == 0 || !addr.is_multiple_of(PAGE_BYTES) || !offset.is_multiple_of(PAGE_BYTES) {
+        return Err(refuse("address, offset or length not page aligned"));
     }
     let mapped = len.div_ceil(PAGE_BYTES) * PAGE_BYTES;
     let region = mem
         .find_region(GuestAddress(addr))
-        .ok_or_else(|| fail("not in guest RAM".into()))?;
+        .ok_or(refuse("not in guest RAM"))?;
     let region_end = region.start_addr().raw_value() + region.len();
     if addr.checked_add(mapped).is_none_or(|end| end > region_end) {
-        return Err(fail("crosses the end of a RAM region".into()));
+        return Err(refuse("crosses the end of a RAM region"));
     }
     let host = mem
         .get_host_address(GuestAddress(addr))
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|_| refuse("no host address"))?;
     // SAFETY: [host, host + mapped) lies inside a mapping owned by `mem` (checked
     // above), which is replaced in place by MAP_FIXED; nothing holds references
-    // into guest RAM while the VM is being built. The file is open for reading
-    // and `offset` is page aligned.
+    // into guest RAM while the VM is being built. If the range is already in a
+    // KVM memory slot, KVM's MMU notifiers follow the change. The file is open
+    // for reading and `offset` is page aligned.
     let got = unsafe {
         libc::mmap(
             host.cast(),
@@ -79,7 +92,8 @@ pub fn map_file_cow(
         )
     };
     if got != host.cast() {
-        return Err(fail(std::io::Error::last_os_error().to_string()));
+        let source = std::io::Error::last_os_error();
+        return Err(MemoryError::MapFile { addr, len, source });
     }
     Ok(())
 }

@@ -22,11 +22,15 @@ use crate::arch::{boot_info, cpuid, layout, mptable, regs};
 use crate::boot;
 use crate::clock::{monotonic_ns, rss_kib};
 use crate::devices::bus::Bus;
-use crate::devices::legacy::{event_port::EventPort, i8042::I8042, serial::SerialConsole};
+use crate::devices::legacy::serial::{self, ConsoleOutput, SerialConsole};
+use crate::devices::legacy::{event_port::EventPort, i8042::I8042};
 use crate::devices::legacy::{I8042_PORT, SERIAL_IRQ, SERIAL_PORT};
 use crate::devices::virtio::{mmio::MmioTransport, rng::Rng, Interrupt, VirtioDevice};
 use crate::memory;
 use crate::vcpu::{self, Vcpu, VcpuError};
+
+/// How long teardown waits for the console output to be written.
+const CONSOLE_DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// The kernel command line used when the caller gives none.
 pub const DEFAULT_CMDLINE: &str =
@@ -230,6 +234,8 @@ pub enum VmError {
     TooManyDevices(usize),
     #[error("virtio device: {0}")]
     Virtio(String),
+    #[error("every source of VM events is gone (all vCPU threads ended without a reason)")]
+    EventsClosed,
     #[error("the guest did not finish within {0:?}")]
     Timeout(Duration),
 }
@@ -242,6 +248,9 @@ pub struct Vm {
     _mem: GuestMemoryMmap,
     vcpus: Vec<Vcpu>,
     serial: Arc<Mutex<SerialConsole>>,
+    console: ConsoleOutput,
+    /// Host address ranges of guest RAM, to tell guest pages from the VMM's.
+    guest_ranges: Vec<(u64, u64)>,
     events: Receiver<VmEvent>,
     stop: Arc<AtomicBool>,
     vmm_start_ns: u64,
@@ -284,8 +293,10 @@ impl Vm {
                 userspace_addr: region.as_ptr() as u64,
                 flags: 0,
             };
-            // SAFETY: the region is a live mapping owned by `mem`, which the Vm
-            // keeps until after the VM fd (and every vCPU) is closed.
+            // SAFETY: the region is a live mapping owned by `mem`. The Vm keeps
+            // both until it is dropped; if `new` fails, `mem` may be unmapped
+            // before the VM fd is closed, but no vCPU has run, so nothing
+            // accesses the slot in between.
             unsafe { vm.set_user_memory_region(region_desc) }
                 .map_err(|source| VmError::SetMemory { slot, source })?;
         }
@@ -305,10 +316,9 @@ impl Vm {
                 gsi: SERIAL_IRQ,
                 source,
             })?;
-        let serial = Arc::new(Mutex::new(SerialConsole::new(
-            serial_irq,
-            console_output(&config.console)?,
-        )));
+        let (console_writer, console) =
+            serial::console(console_output(&config.console)?).map_err(VmError::Thread)?;
+        let serial = Arc::new(Mutex::new(SerialConsole::new(serial_irq, console_writer)));
         let mut io_bus = Bus::new();
         io_bus.insert(serial.clone(), SERIAL_PORT.0, SERIAL_PORT.1)?;
         io_bus.insert(
@@ -334,9 +344,7 @@ impl Vm {
             None => None,
         };
         let base = config.cmdline.as_deref().unwrap_or(DEFAULT_CMDLINE);
-        let mut parts = vec![base];
-        parts.extend(device_args.iter().map(String::as_str));
-        let cmdline = boot::write_cmdline(&mem, &parts)?;
+        let cmdline = boot::write_cmdline(&mem, &[&compose_cmdline(base, &device_args)])?;
         boot_info::write(&mem, config.mem_mib << 20, initrd)?;
         mptable::write(&mem, config.cpus)?;
         regs::write_gdt(&mem)?;
@@ -374,8 +382,11 @@ impl Vm {
                 stop: stop.clone(),
             });
         }
+        let guest_ranges = mem.iter().map(|r| (r.as_ptr() as u64, r.len())).collect();
         Ok(Self {
             config,
+            console,
+            guest_ranges,
             _kvm_vm: vm,
             _mem: mem,
             vcpus,
@@ -420,10 +431,11 @@ impl Vm {
         self.serial
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .flush();
+            .finish();
+        self.console.wait(CONSOLE_DRAIN_LIMIT);
         timings.end_ns = monotonic_ns();
         if timings.agent_ready_ns.is_none() {
-            (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib();
+            (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib(&self.guest_ranges);
         }
         outcome.map(|exit| RunReport {
             exit,
@@ -437,7 +449,10 @@ impl Vm {
         timings: &mut Timings,
         observe: &mut dyn FnMut(Milestone<'_>),
     ) -> Result<GuestExit, VmError> {
-        let deadline = self.config.timeout.map(|t| Instant::now() + t);
+        let deadline = self
+            .config
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t));
         loop {
             let event = match deadline {
                 None => self
@@ -450,7 +465,10 @@ impl Vm {
             };
             let event = match event {
                 Ok(event) => event,
-                Err(_) => return Err(VmError::Timeout(self.config.timeout.unwrap_or_default())),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(VmError::Timeout(self.config.timeout.unwrap_or_default()))
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(VmError::EventsClosed),
             };
             return Ok(match event {
                 VmEvent::VcpuStarted { ns } => {
@@ -463,7 +481,7 @@ impl Vm {
                 VmEvent::AgentReady => {
                     if timings.agent_ready_ns.is_none() {
                         timings.agent_ready_ns = Some(monotonic_ns());
-                        (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib();
+                        (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib(&self.guest_ranges);
                         observe(Milestone::AgentReady(timings));
                     }
                     continue;
@@ -477,6 +495,24 @@ impl Vm {
             });
         }
     }
+}
+
+/// The command line: the base's kernel parameters, then the device
+/// declarations, then whatever the base passes to init after `--`.
+pub fn compose_cmdline(base: &str, device_args: &[String]) -> String {
+    let padded = format!(" {} ", base.trim());
+    let (kernel, init) = match padded.split_once(" -- ") {
+        Some((k, i)) => (k.trim(), Some(i.trim())),
+        None => (padded.trim(), None),
+    };
+    let mut out: Vec<&str> = vec![kernel];
+    out.extend(device_args.iter().map(String::as_str));
+    if let Some(init) = init {
+        out.push("--");
+        out.push(init);
+    }
+    out.retain(|p| !p.is_empty());
+    out.join(" ")
 }
 
 /// Puts each virtio device behind a virtio-mmio window with its own IRQ
@@ -518,5 +554,28 @@ fn stop_vcpus(stop: &AtomicBool, threads: Vec<JoinHandle<()>>) {
     }
     for t in threads {
         let _ = t.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_declarations_go_before_init_arguments() {
+        let dev = vec!["virtio_mmio.device=4K@0xd0000000:5".to_string()];
+        assert_eq!(
+            compose_cmdline("quiet", &dev),
+            "quiet virtio_mmio.device=4K@0xd0000000:5"
+        );
+        assert_eq!(
+            compose_cmdline("quiet -- foo bar", &dev),
+            "quiet virtio_mmio.device=4K@0xd0000000:5 -- foo bar"
+        );
+        assert_eq!(
+            compose_cmdline("-- x", &dev),
+            "virtio_mmio.device=4K@0xd0000000:5 -- x"
+        );
+        assert_eq!(compose_cmdline(" a  ", &[]), "a");
     }
 }

@@ -38,11 +38,14 @@ pub fn fixup(entries: &mut [kvm_cpuid_entry2], cpu_id: u32, cpu_count: u32) {
                 }
             }
             LEAF_CACHE_PARAMS => {
-                // EAX[31:26]: cores per package - 1; [25:14]: threads sharing
-                // this cache - 1 (the L3 is shared, L1 and L2 are per core).
+                // EAX[31:26]: addressable core ids - 1; [25:14]: addressable
+                // ids sharing this cache - 1 (the L3 is shared, L1 and L2 are
+                // per core). Both are powers of two, as the APIC id layout of
+                // leaf 0xb implies.
+                let ids = 1u32 << core_shift;
                 let level = (e.eax >> 5) & 0x7;
-                let sharing = if level >= 3 { count - 1 } else { 0 };
-                e.eax = (e.eax & 0x3fff) | ((count - 1) << 26) | ((sharing & 0xfff) << 14);
+                let sharing = if level >= 3 { ids - 1 } else { 0 };
+                e.eax = (e.eax & 0x3fff) | (((ids - 1) & 0x3f) << 26) | ((sharing & 0xfff) << 14);
             }
             LEAF_EXT_TOPOLOGY | LEAF_V2_EXT_TOPOLOGY => {
                 let (shift, logical, level_type) = match e.index {
@@ -131,9 +134,9 @@ mod tests {
                 ..Default::default()
             },
         ];
-        fixup(&mut e, 0, 2);
-        assert_eq!(e[0].eax >> 26, 1);
+        fixup(&mut e, 0, 3);
+        assert_eq!(e[0].eax >> 26, 3, "3 cores need 4 addressable ids");
         assert_eq!((e[0].eax >> 14) & 0xfff, 0);
-        assert_eq!((e[1].eax >> 14) & 0xfff, 1);
+        assert_eq!((e[1].eax >> 14) & 0xfff, 3);
     }
 }
