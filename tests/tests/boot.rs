@@ -129,7 +129,11 @@ fn hung_guest_hits_the_timeout() {
         "hull-vmm's own timeout must fire first: {run:?}"
     );
     assert_eq!(run.code(), Some(1), "{run:?}");
-    assert!(run.stderr.contains("did not finish within 30s"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("did not finish within 30s (stopped at: vCPU 0 rip 0xffffffff"),
+        "{run:?}"
+    );
 }
 
 #[test]

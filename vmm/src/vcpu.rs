@@ -88,8 +88,9 @@ enum Step {
 }
 
 impl Vcpu {
-    /// Runs until stopped or until the guest does something terminal.
-    pub fn run(mut self) {
+    /// Runs until stopped or until the guest does something terminal;
+    /// returns where the vCPU was (its RIP), for diagnosing a stuck guest.
+    pub fn run(mut self) -> Option<u64> {
         KVM_RUN.with(|run| run.set(self.fd.get_kvm_run() as *mut kvm_run));
         self.events
             .send(VmEvent::VcpuStarted { ns: monotonic_ns() });
@@ -108,6 +109,7 @@ impl Vcpu {
             }
         }
         KVM_RUN.with(|run| run.set(std::ptr::null_mut()));
+        self.fd.get_regs().ok().map(|r| r.rip)
     }
 
     fn step(&mut self) -> Step {

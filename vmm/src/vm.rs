@@ -236,8 +236,8 @@ pub enum VmError {
     Virtio(String),
     #[error("every source of VM events is gone (all vCPU threads ended without a reason)")]
     EventsClosed,
-    #[error("the guest did not finish within {0:?}")]
-    Timeout(Duration),
+    #[error("the guest did not finish within {after:?} (stopped at: {where_})")]
+    Timeout { after: Duration, where_: String },
 }
 
 /// A built VM, ready to run.
@@ -409,7 +409,7 @@ impl Vm {
         observe: &mut dyn FnMut(Milestone<'_>),
     ) -> Result<RunReport, VmError> {
         vcpu::install_kick_handler().map_err(VmError::Signal)?;
-        let mut threads: Vec<JoinHandle<()>> = Vec::with_capacity(self.vcpus.len());
+        let mut threads: Vec<JoinHandle<Option<u64>>> = Vec::with_capacity(self.vcpus.len());
         for v in self.vcpus.drain(..) {
             let spawned = std::thread::Builder::new()
                 .name(format!("vcpu{}", v.id))
@@ -417,7 +417,7 @@ impl Vm {
             match spawned {
                 Ok(handle) => threads.push(handle),
                 Err(e) => {
-                    stop_vcpus(&self.stop, threads);
+                    let _ = stop_vcpus(&self.stop, threads);
                     return Err(VmError::Thread(e));
                 }
             }
@@ -427,7 +427,14 @@ impl Vm {
             ..Default::default()
         };
         let outcome = self.wait(&mut timings, observe);
-        stop_vcpus(&self.stop, threads);
+        let rips = stop_vcpus(&self.stop, threads);
+        let outcome = outcome.map_err(|e| match e {
+            VmError::Timeout { after, .. } => VmError::Timeout {
+                after,
+                where_: describe(&rips),
+            },
+            other => other,
+        });
         self.serial
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -466,7 +473,11 @@ impl Vm {
             let event = match event {
                 Ok(event) => event,
                 Err(RecvTimeoutError::Timeout) => {
-                    return Err(VmError::Timeout(self.config.timeout.unwrap_or_default()))
+                    let after = self.config.timeout.unwrap_or_default();
+                    return Err(VmError::Timeout {
+                        after,
+                        where_: String::new(),
+                    });
                 }
                 Err(RecvTimeoutError::Disconnected) => return Err(VmError::EventsClosed),
             };
@@ -545,16 +556,31 @@ fn attach_virtio(
     Ok(args)
 }
 
-/// Sets the stop flag, kicks every vCPU thread out of KVM_RUN, joins them.
-fn stop_vcpus(stop: &AtomicBool, threads: Vec<JoinHandle<()>>) {
+/// Sets the stop flag, kicks every vCPU thread out of KVM_RUN, joins them;
+/// returns each vCPU's last RIP.
+fn stop_vcpus(stop: &AtomicBool, threads: Vec<JoinHandle<Option<u64>>>) -> Vec<Option<u64>> {
     stop.store(true, Ordering::Release);
     for t in &threads {
         // A thread that already ended has nothing to kick.
         let _ = t.kill(vcpu::kick_signal());
     }
-    for t in threads {
-        let _ = t.join();
-    }
+    threads
+        .into_iter()
+        .map(|t| t.join().ok().flatten())
+        .collect()
+}
+
+/// "vCPU 0 rip 0xffffffff81000000, vCPU 1 rip ?"
+fn describe(rips: &[Option<u64>]) -> String {
+    let one = |(cpu, rip): (usize, &Option<u64>)| match rip {
+        Some(rip) => format!("vCPU {cpu} rip {rip:#x}"),
+        None => format!("vCPU {cpu} rip ?"),
+    };
+    rips.iter()
+        .enumerate()
+        .map(one)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
