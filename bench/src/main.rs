@@ -8,7 +8,7 @@
 //! spawn to the agent's ready line on the console (read the same way for
 //! both). For hull it also reports the VMM's own phases (spawn → first
 //! KVM_RUN → agent ready on the event port) and both VMMs' resident memory
-//! outside guest RAM (both get memfd-backed RAM, so guest pages are shmem).
+//! outside guest RAM (see measure.rs for how each is counted).
 //! `native` times spawn → first KVM_RUN of hull-vmm on the local /dev/kvm,
 //! which works even where the guest cannot boot.
 

@@ -156,12 +156,16 @@ pub fn hull_boot(o: &Options) -> Result<Sample> {
         log.push('\n');
         l.contains("\"event\":\"agent_ready\"")
     });
-    let (vmm_rss_kib, guest_rss_kib) = rss_kib(child.id());
     finish(child, done);
     let (seen, guest_boot_ms) = ready.with_context(|| log.clone())?;
     let timing = timing.with_context(|| format!("no agent_ready timings line: {log}"))?;
     let first_run = json_u64(&timing, "first_kvm_run_ns").context("first_kvm_run_ns")?;
     let agent_ready = json_u64(&timing, "agent_ready_ns").context("agent_ready_ns")?;
+    // hull-vmm splits its resident memory by guest RAM ranges itself (the
+    // kernel and initramfs are file mappings inside guest RAM, which
+    // /proc/PID/status would count as the VMM's).
+    let vmm_rss_kib = json_u64(&timing, "vmm_rss_kib").context("vmm_rss_kib")?;
+    let guest_rss_kib = json_u64(&timing, "guest_rss_kib").context("guest_rss_kib")?;
     Ok(Sample {
         ready_ms: ms(t0, seen),
         guest_boot_ms,
