@@ -14,6 +14,7 @@
 
 pub mod mmio;
 pub mod rng;
+pub mod vsock;
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
