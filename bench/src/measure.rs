@@ -217,9 +217,10 @@ pub fn qemu_boot(o: &Options) -> Result<Sample> {
 }
 
 /// Spawn → first KVM_RUN on the local /dev/kvm. The guest may fail later
-/// (a paravirtual KVM cannot boot it); only the VMM's start is measured.
+/// (a paravirtual KVM cannot boot it); only the VMM's start is measured, and
+/// the VMM is stopped as soon as it reports its first KVM_RUN.
 pub fn native_first_run(o: &Options) -> Result<Sample> {
-    let (t0, child) = spawn(
+    let (t0, mut child) = spawn(
         Command::new(&o.vmm)
             .args([
                 "--kernel".as_ref(),
@@ -227,25 +228,22 @@ pub fn native_first_run(o: &Options) -> Result<Sample> {
                 "--initrd".as_ref(),
                 o.initrd.as_os_str(),
             ])
-            .args([
-                "--mem",
-                &o.mem_mib.to_string(),
-                "--console",
-                "none",
-                "--timeout",
-                "20",
-                "--timings",
-            ]),
+            .args(["--mem", &o.mem_mib.to_string(), "--console", "none"])
+            .args(["--timeout", "20", "--timings"]),
     )?;
     let done = Watchdog::arm(&child, DEADLINE);
-    let out = child.wait_with_output()?;
-    done.disarm();
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = err
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut log = String::new();
+    let line = BufReader::new(stderr)
         .lines()
-        .find(|l| l.contains("\"event\":\"first_kvm_run\""))
-        .with_context(|| format!("hull-vmm never reached KVM_RUN: {err}"))?;
-    let first_run = json_u64(line, "first_kvm_run_ns").context("first_kvm_run_ns")?;
+        .map_while(Result::ok)
+        .find(|l| {
+            log.push_str(l);
+            l.contains("\"event\":\"first_kvm_run\"")
+        });
+    finish(child, done);
+    let line = line.with_context(|| format!("hull-vmm never reached KVM_RUN: {log}"))?;
+    let first_run = json_u64(&line, "first_kvm_run_ns").context("first_kvm_run_ns")?;
     Ok(Sample {
         first_run_ms: Some(ms(t0, first_run)),
         ..Default::default()

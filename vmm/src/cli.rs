@@ -7,7 +7,7 @@ use crate::vm::{Console, VmConfig};
 
 pub const USAGE: &str = "\
 usage: hull-vmm --kernel VMLINUX [--initrd CPIO] [--cmdline ARGS] [--mem MIB] [--cpus N]
-                [--console FILE|-|none] [--timeout SECONDS] [--rng] [--timings]
+                [--console FILE|-|none] [--timeout SECONDS] [--rng] [--vsock CID:PATH] [--timings]
 
 Boots a KVM microVM straight into an uncompressed PVH vmlinux and exits when
 the guest powers off: 0 for a clean power-off, 1 when the guest panicked,
@@ -21,6 +21,9 @@ reset, triple-faulted or the VMM failed, 2 for bad arguments.
   --console DEST     serial console output: a file, - for stdout (default), none
   --timeout SECONDS  tear the VM down and fail after this long
   --rng              attach a virtio-rng device (entropy from the host's getrandom)
+  --vsock CID:PATH   attach a virtio-vsock device with guest CID, host side the Unix
+                     socket PATH (CONNECT <port> to reach the guest; guest connections
+                     to CID 2 port P go to PATH_P)
   --timings          print JSON lines of boot timings and memory on stderr
 ";
 
@@ -107,6 +110,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             }
             "--timings" => timings = true,
             "--rng" => config.rng = true,
+            "--vsock" => {
+                let v = value()?;
+                let (cid, path) = v.split_once(':').ok_or_else(|| CliError::Invalid {
+                    flag: flag.clone(),
+                    value: v.clone(),
+                    reason: "expected CID:PATH".into(),
+                })?;
+                config.vsock = Some((number(&flag, cid)?, PathBuf::from(path)));
+            }
             _ => return Err(CliError::Unknown(arg)),
         }
     }
@@ -136,6 +148,19 @@ mod tests {
         assert_eq!(config.console, Console::Discard);
         assert_eq!(config.timeout, Some(Duration::from_millis(1500)));
         assert!(timings && config.rng);
+        let Command::Run { config, .. } = parse(args("--kernel k --vsock 3:/run/v.sock")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(config.vsock, Some((3, PathBuf::from("/run/v.sock"))));
+        assert!(matches!(
+            parse(args("--kernel k --vsock 3")),
+            Err(CliError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse(args("--kernel k --vsock x:/p")),
+            Err(CliError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -25,7 +25,9 @@ use crate::devices::bus::Bus;
 use crate::devices::legacy::serial::{self, ConsoleOutput, SerialConsole};
 use crate::devices::legacy::{event_port::EventPort, i8042::I8042};
 use crate::devices::legacy::{I8042_PORT, SERIAL_IRQ, SERIAL_PORT};
-use crate::devices::virtio::{mmio::MmioTransport, rng::Rng, Interrupt, VirtioDevice};
+use crate::devices::virtio::{
+    mmio::MmioTransport, rng::Rng, vsock::Vsock, Interrupt, VirtioDevice,
+};
 use crate::memory;
 use crate::vcpu::{self, Vcpu, VcpuError};
 
@@ -58,6 +60,8 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Attach a virtio-rng device (entropy from the host).
     pub rng: bool,
+    /// Attach a virtio-vsock device: guest CID and the host Unix socket path.
+    pub vsock: Option<(u64, PathBuf)>,
 }
 
 impl Default for VmConfig {
@@ -71,6 +75,7 @@ impl Default for VmConfig {
             console: Console::Stdout,
             timeout: None,
             rng: false,
+            vsock: None,
         }
     }
 }
@@ -335,6 +340,11 @@ impl Vm {
         let mut devices: Vec<Arc<Mutex<dyn VirtioDevice>>> = Vec::new();
         if config.rng {
             devices.push(Arc::new(Mutex::new(Rng::new())));
+        }
+        if let Some((cid, uds)) = &config.vsock {
+            let vsock =
+                Vsock::new(*cid, uds.clone()).map_err(|e| VmError::Virtio(e.to_string()))?;
+            devices.push(Arc::new(Mutex::new(vsock)));
         }
         let device_args = attach_virtio(&vm, &mem, &mut mmio_bus, devices)?;
 
