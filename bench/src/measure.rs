@@ -25,14 +25,18 @@ pub struct Options {
     pub qemu: PathBuf,
 }
 
+fn env_or(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var).map_or_else(|| default.into(), PathBuf::from)
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
             runs: 5,
             mem_mib: 128,
-            vmm: "target/release/hull-vmm".into(),
-            kernel: "build/kernel/vmlinux".into(),
-            initrd: "build/initramfs.cpio".into(),
+            vmm: env_or("HULL_VMM", "target/release/hull-vmm"),
+            kernel: env_or("HULL_KERNEL", "build/kernel/vmlinux"),
+            initrd: env_or("HULL_INITRD", "build/initramfs.cpio"),
             qemu: "qemu-system-x86_64".into(),
         }
     }
