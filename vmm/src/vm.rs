@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use kvm_bindings::{
     kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
 };
-use kvm_ioctls::{Cap, Kvm, VmFd};
+use kvm_ioctls::{Kvm, VmFd};
 use vm_memory::{Address, GuestMemory, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::signal::Killable;
@@ -362,7 +362,6 @@ impl Vm {
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
-        let tsc_deadline = kvm.check_extension(Cap::TscDeadlineTimer);
         let stop = Arc::new(AtomicBool::new(false));
         let mut vcpus = Vec::with_capacity(config.cpus as usize);
         for cpu in 0..config.cpus {
@@ -370,7 +369,7 @@ impl Vm {
                 .create_vcpu(u64::from(cpu))
                 .map_err(|source| VmError::CreateVcpu { cpu, source })?;
             let mut cpuid = supported.clone();
-            cpuid::fixup(cpuid.as_mut_slice(), cpu, config.cpus, tsc_deadline);
+            cpuid::fixup(cpuid.as_mut_slice(), cpu, config.cpus);
             fd.set_cpuid2(&cpuid)
                 .map_err(|source| VmError::SetCpuid { cpu, source })?;
             let setup = |fd: &kvm_ioctls::VcpuFd| -> Result<(), regs::RegsError> {
