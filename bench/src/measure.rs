@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hull_e2e::Watchdog;
+use vmm::clock::monotonic_ns;
 
 /// The command line both VMMs boot with (hull-vmm's default plus `hull.hold`,
 /// so the agent stays up after ready and the VMM can be sampled alive).
@@ -55,16 +56,6 @@ pub struct Sample {
     /// Resident memory outside guest RAM (anon + file), and guest RAM (shmem).
     pub vmm_rss_kib: u64,
     pub guest_rss_kib: u64,
-}
-
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn ms(from_ns: u64, to_ns: u64) -> f64 {
@@ -126,23 +117,19 @@ fn spawn(cmd: &mut Command) -> Result<(u64, Child)> {
     Ok((t0, child))
 }
 
+/// `hull-vmm` booting the options' kernel and initramfs, with `--timings`.
+fn hull_vmm(o: &Options) -> Command {
+    let mut cmd = Command::new(&o.vmm);
+    cmd.arg("--kernel")
+        .arg(&o.kernel)
+        .arg("--initrd")
+        .arg(&o.initrd);
+    cmd.args(["--mem", &o.mem_mib.to_string(), "--timings"]);
+    cmd
+}
+
 pub fn hull_boot(o: &Options) -> Result<Sample> {
-    let (t0, mut child) = spawn(
-        Command::new(&o.vmm)
-            .args([
-                "--kernel".as_ref(),
-                o.kernel.as_os_str(),
-                "--initrd".as_ref(),
-                o.initrd.as_os_str(),
-            ])
-            .args([
-                "--mem",
-                &o.mem_mib.to_string(),
-                "--cmdline",
-                CMDLINE,
-                "--timings",
-            ]),
-    )?;
+    let (t0, mut child) = spawn(hull_vmm(o).args(["--cmdline", CMDLINE]))?;
     let done = Watchdog::arm(&child, DEADLINE);
     // hull-vmm's timing lines arrive on stderr, independently of the console:
     // wait for the agent_ready one before sampling and killing.
@@ -224,17 +211,7 @@ pub fn qemu_boot(o: &Options) -> Result<Sample> {
 /// (a paravirtual KVM cannot boot it); only the VMM's start is measured, and
 /// the VMM is stopped as soon as it reports its first KVM_RUN.
 pub fn native_first_run(o: &Options) -> Result<Sample> {
-    let (t0, mut child) = spawn(
-        Command::new(&o.vmm)
-            .args([
-                "--kernel".as_ref(),
-                o.kernel.as_os_str(),
-                "--initrd".as_ref(),
-                o.initrd.as_os_str(),
-            ])
-            .args(["--mem", &o.mem_mib.to_string(), "--console", "none"])
-            .args(["--timeout", "20", "--timings"]),
-    )?;
+    let (t0, mut child) = spawn(hull_vmm(o).args(["--console", "none", "--timeout", "20"]))?;
     let done = Watchdog::arm(&child, DEADLINE);
     let stderr = child.stderr.take().context("stderr")?;
     let mut log = String::new();
