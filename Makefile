@@ -28,11 +28,11 @@ deps:
 	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
 	fi
 
-binaries:
+binaries: deps
 	$(CARGO) build --release --locked -p vmm -p runtime -p rootfs-builder
 
 # The agent is PID 1 of the guest: a static binary, no loader, no libc.so.
-agent:
+agent: deps
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(HOST_TARGET) -p agent
 	@if readelf -l $(AGENT) | grep -q 'program interpreter'; then echo "$(AGENT) is not static" >&2; exit 1; fi
 
