@@ -1,13 +1,15 @@
 //! hull-agent: PID 1 of the hull guest.
 //!
 //! Sets up the guest's base file systems, reaps orphans, tells the VMM it is
-//! ready (console line + event port), and ends the VM by powering it off —
-//! PID 1 never simply exits, which would panic the kernel.
+//! ready (console line + event port), serves the control channel on vsock
+//! when there is a vsock device (docs/agent-protocol.md), and ends the VM by
+//! powering it off — PID 1 never simply exits, which would panic the kernel.
 //!
 //! Kernel parameter `hull.hold`: stay up after ready instead of powering off
 //! (the boot benchmark samples a live VMM's memory that way).
 
 mod console;
+mod control;
 mod mounts;
 mod power;
 mod reaper;
@@ -25,11 +27,20 @@ fn main() {
             None
         }
     };
-    if let Err(e) = run(port.as_ref()) {
-        console::log(&format!("hull-agent: fatal: {e}"));
-        power::reboot();
-    }
-    if kernel_param("hull.hold") {
+    let control = match run(port.as_ref()) {
+        Ok(control) => control,
+        Err(e) => {
+            console::log(&format!("hull-agent: fatal: {e}"));
+            power::reboot();
+        }
+    };
+    if let Some((listener, ready)) = control {
+        // With a vsock device, the host ends the VM through the control channel.
+        match listener.serve(&ready) {
+            Ok(control::Outcome::PowerOff) => {}
+            Err(e) => console::log(&format!("hull-agent: control channel failed: {e}")),
+        }
+    } else if kernel_param("hull.hold") {
         loop {
             std::thread::park();
         }
@@ -37,17 +48,26 @@ fn main() {
     power::power_off(port.as_ref());
 }
 
-fn run(port: Option<&power::EventPort>) -> Result<(), Box<dyn std::error::Error>> {
+/// Early set-up; returns the control listener (and the ready report) when the
+/// VM has a vsock device.
+fn run(
+    port: Option<&power::EventPort>,
+) -> Result<Option<(control::Listener, agent_protocol::Ready)>, Box<dyn std::error::Error>> {
     mounts::mount_base()?;
     reaper::start()?;
-    console::log(&agent_protocol::ready_line(&console::ready_report()));
+    // Listen before announcing ready, so a host that waits for the ready
+    // line can connect at once.
+    let listener = if virtio::has_device(virtio::DEVICE_ID_VSOCK) {
+        Some(control::Listener::bind()?)
+    } else {
+        None
+    };
+    let ready = console::ready_report();
+    console::log(&agent_protocol::ready_line(&ready));
     if let Some(port) = port {
         port.send(GuestEvent::Ready);
     }
-    if virtio::has_device(virtio::DEVICE_ID_VSOCK) {
-        console::log("hull-agent: vsock device present, but this agent has no vsock service yet");
-    }
-    Ok(())
+    Ok(listener.map(|l| (l, ready)))
 }
 
 /// Whether the kernel command line has this bare parameter.

@@ -3,6 +3,7 @@
 //! (its agent printed the ready line) so the runner can report the count.
 
 use std::io::{Read, Write};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -39,10 +40,19 @@ pub fn initrd() -> PathBuf {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
+    /// A directory under target/e2e/scratch.
     pub fn new(name: &str) -> Self {
-        let dir = workspace_root()
-            .join("target/e2e/scratch")
-            .join(format!("{name}-{}", std::process::id()));
+        Self::under(&workspace_root().join("target/e2e/scratch"), name)
+    }
+
+    /// A directory under the system's temporary directory: for Unix sockets,
+    /// which the test host's 9p shares (where target/ lives) cannot hold.
+    pub fn tmp(name: &str) -> Self {
+        Self::under(&std::env::temp_dir(), name)
+    }
+
+    fn under(base: &Path, name: &str) -> Self {
+        let dir = base.join(format!("hull-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create scratch dir");
         Self(dir)
@@ -198,6 +208,74 @@ pub fn hull_vmm(args: &[&str]) -> Run {
         record_boot(&format!("{args:?} {ready:?}"));
     }
     run
+}
+
+/// A `hull-vmm` that is still running: read its console up to the agent's
+/// ready line, talk to it, then collect how it ended.
+pub struct Live {
+    child: Child,
+    watchdog: Watchdog,
+    console: std::io::BufReader<std::process::ChildStdout>,
+    seen: String,
+    stderr: std::thread::JoinHandle<String>,
+    started: Instant,
+    args: Vec<String>,
+}
+
+impl Live {
+    pub fn spawn(args: &[String]) -> Self {
+        let mut child = Command::new(vmm_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", vmm_bin().display()));
+        let watchdog = Watchdog::arm(&child, VM_DEADLINE);
+        let stderr = read_all(child.stderr.take().expect("stderr piped"));
+        let console = std::io::BufReader::new(child.stdout.take().expect("stdout piped"));
+        Self {
+            child,
+            watchdog,
+            console,
+            seen: String::new(),
+            stderr,
+            started: Instant::now(),
+            args: args.to_vec(),
+        }
+    }
+
+    /// Reads the console until the agent's ready line (None if it ended first).
+    pub fn wait_ready(&mut self) -> Option<Ready> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_line(&mut self.console, &mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {
+                    self.seen.push_str(&line);
+                    if let Some(ready) = parse_ready_line(&line) {
+                        record_boot(&format!("{:?} {ready:?}", self.args));
+                        return Some(ready);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the VMM to end and returns the whole run.
+    pub fn finish(mut self) -> Run {
+        let _ = self.console.read_to_string(&mut self.seen);
+        let status = self.child.wait().expect("wait for hull-vmm");
+        let timed_out = self.watchdog.disarm();
+        Run {
+            status,
+            stdout: self.seen,
+            stderr: self.stderr.join().unwrap_or_default(),
+            elapsed: self.started.elapsed(),
+            timed_out,
+        }
+    }
 }
 
 /// The standard arguments to boot the built kernel and initramfs.

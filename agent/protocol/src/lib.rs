@@ -8,6 +8,8 @@
 /// Protocol version; bumped on any incompatible change to what is in this crate.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+pub mod wire;
+
 /// x86 I/O port the agent writes one byte to, to notify the VMM (the same
 /// port QEMU's `isa-debug-exit` uses by convention). Writes are one byte, a
 /// [`GuestEvent`] code.

@@ -1,0 +1,182 @@
+//! The control channel between the host and hull-agent: one vsock stream to
+//! guest port [`AGENT_PORT`], carrying frames of a 4-byte big-endian length
+//! and that many bytes of JSON. The host speaks first with
+//! [`Request::Hello`]; an agent of another [`PROTOCOL_VERSION`] answers with
+//! an error of code [`ErrorCode::VersionMismatch`]. Every frame is limited to
+//! [`MAX_FRAME_BYTES`].
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Ready, PROTOCOL_VERSION};
+
+/// The guest vsock port the agent listens on.
+pub const AGENT_PORT: u32 = 1024;
+/// Largest frame either side accepts.
+pub const MAX_FRAME_BYTES: u32 = 1 << 20;
+
+/// Host → agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Hello { version: u32 },
+    PowerOff,
+}
+
+/// Agent → host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    Hello { version: u32, ready: ReadyInfo },
+    Ok,
+    Error { code: ErrorCode, message: String },
+}
+
+/// Structured error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    VersionMismatch,
+    HelloRequired,
+    BadRequest,
+}
+
+/// The ready report, as carried in [`Response::Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyInfo {
+    pub boottime_us: u64,
+    pub cpus: u32,
+    pub mem_total_kib: u64,
+}
+
+impl From<&Ready> for ReadyInfo {
+    fn from(r: &Ready) -> Self {
+        Self {
+            boottime_us: r.boottime_us,
+            cpus: r.cpus,
+            mem_total_kib: r.mem_total_kib,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
+    TooLarge(u64),
+    #[error("malformed message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Writes one message as a frame.
+pub fn send<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), WireError> {
+    let body = serde_json::to_vec(msg)?;
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|&n| n <= MAX_FRAME_BYTES)
+        .ok_or(WireError::TooLarge(body.len() as u64))?;
+    w.write_all(&len.to_be_bytes())?;
+    w.write_all(&body)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame and parses it; `Ok(None)` at a clean end of stream.
+pub fn recv<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<Option<T>, WireError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        other => other?,
+    }
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge(u64::from(len)));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body)?;
+    Ok(Some(serde_json::from_slice(&body)?))
+}
+
+/// The agent's answer to a hello.
+pub fn answer_hello(version: u32, ready: &Ready) -> Response {
+    if version == PROTOCOL_VERSION {
+        Response::Hello {
+            version: PROTOCOL_VERSION,
+            ready: ready.into(),
+        }
+    } else {
+        Response::Error {
+            code: ErrorCode::VersionMismatch,
+            message: format!("host speaks protocol {version}, agent speaks {PROTOCOL_VERSION}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let mut buf = Vec::new();
+        send(&mut buf, &Request::Hello { version: 1 }).unwrap();
+        send(&mut buf, &Request::PowerOff).unwrap();
+        let first = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        assert_eq!(&buf[4..4 + first], br#"{"type":"hello","version":1}"#);
+        let mut r = buf.as_slice();
+        assert_eq!(
+            recv::<Request>(&mut r).unwrap(),
+            Some(Request::Hello { version: 1 })
+        );
+        assert_eq!(recv::<Request>(&mut r).unwrap(), Some(Request::PowerOff));
+        assert_eq!(recv::<Request>(&mut r).unwrap(), None);
+    }
+
+    #[test]
+    fn oversized_truncated_and_malformed_frames_are_errors() {
+        let mut big = (MAX_FRAME_BYTES + 1).to_be_bytes().to_vec();
+        big.extend_from_slice(b"{}");
+        assert!(matches!(
+            recv::<Request>(&mut big.as_slice()),
+            Err(WireError::TooLarge(_))
+        ));
+        let mut short = 10u32.to_be_bytes().to_vec();
+        short.extend_from_slice(b"{\"ty");
+        assert!(matches!(
+            recv::<Request>(&mut short.as_slice()),
+            Err(WireError::Io(_))
+        ));
+        let mut junk = 9u32.to_be_bytes().to_vec();
+        junk.extend_from_slice(b"{\"x\": 1}\n");
+        assert!(matches!(
+            recv::<Request>(&mut junk.as_slice()),
+            Err(WireError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn hello_checks_the_version() {
+        let ready = Ready {
+            boottime_us: 5,
+            cpus: 1,
+            mem_total_kib: 9,
+            virtio: vec![],
+            hwrng_bytes: 0,
+        };
+        assert!(matches!(
+            answer_hello(PROTOCOL_VERSION, &ready),
+            Response::Hello { version: 1, .. }
+        ));
+        assert!(matches!(
+            answer_hello(99, &ready),
+            Response::Error {
+                code: ErrorCode::VersionMismatch,
+                ..
+            }
+        ));
+        let json = serde_json::to_string(&Request::Hello { version: 1 }).unwrap();
+        assert_eq!(json, r#"{"type":"hello","version":1}"#);
+    }
+}

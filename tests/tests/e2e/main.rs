@@ -1,0 +1,4 @@
+//! hull's end-to-end tests: they boot real microVMs (see tests/run-e2e).
+
+mod boot;
+mod control;
