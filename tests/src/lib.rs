@@ -184,30 +184,8 @@ impl Watchdog {
 /// Runs `hull-vmm ARGS` to its end, killing it at `VM_DEADLINE`. A run whose
 /// agent printed its ready line is recorded as a booted microVM.
 pub fn hull_vmm(args: &[&str]) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(vmm_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", vmm_bin().display()));
-    let watchdog = Watchdog::arm(&child, VM_DEADLINE);
-    let out = read_all(child.stdout.take().expect("stdout piped"));
-    let err = read_all(child.stderr.take().expect("stderr piped"));
-    let status = child.wait().expect("wait for hull-vmm");
-    let timed_out = watchdog.disarm();
-    let run = Run {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-        elapsed: started.elapsed(),
-        timed_out,
-    };
-    if let Some(ready) = run.ready() {
-        record_boot(&format!("{args:?} {ready:?}"));
-    }
-    run
+    let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    Live::spawn(&owned).finish()
 }
 
 /// A `hull-vmm` that is still running: read its console up to the agent's
@@ -220,6 +198,7 @@ pub struct Live {
     stderr: std::thread::JoinHandle<String>,
     started: Instant,
     args: Vec<String>,
+    recorded: bool,
 }
 
 impl Live {
@@ -242,6 +221,7 @@ impl Live {
             stderr,
             started: Instant::now(),
             args: args.to_vec(),
+            recorded: false,
         }
     }
 
@@ -255,7 +235,7 @@ impl Live {
                 Ok(_) => {
                     self.seen.push_str(&line);
                     if let Some(ready) = parse_ready_line(&line) {
-                        record_boot(&format!("{:?} {ready:?}", self.args));
+                        self.record(&ready);
                         return Some(ready);
                     }
                 }
@@ -263,18 +243,40 @@ impl Live {
         }
     }
 
-    /// Waits for the VMM to end and returns the whole run.
-    pub fn finish(mut self) -> Run {
-        let _ = self.console.read_to_string(&mut self.seen);
-        let status = self.child.wait().expect("wait for hull-vmm");
-        let timed_out = self.watchdog.disarm();
-        Run {
-            status,
-            stdout: self.seen,
-            stderr: self.stderr.join().unwrap_or_default(),
-            elapsed: self.started.elapsed(),
-            timed_out,
+    fn record(&mut self, ready: &Ready) {
+        if !self.recorded {
+            record_boot(&format!("{:?} {ready:?}", self.args));
+            self.recorded = true;
         }
+    }
+
+    /// Waits for the VMM to end and returns the whole run; a run whose agent
+    /// printed its ready line is recorded as a booted microVM.
+    pub fn finish(self) -> Run {
+        let Live {
+            mut child,
+            watchdog,
+            mut console,
+            mut seen,
+            stderr,
+            started,
+            args,
+            recorded,
+        } = self;
+        let _ = console.read_to_string(&mut seen);
+        let status = child.wait().expect("wait for hull-vmm");
+        let timed_out = watchdog.disarm();
+        let run = Run {
+            status,
+            stdout: seen,
+            stderr: stderr.join().unwrap_or_default(),
+            elapsed: started.elapsed(),
+            timed_out,
+        };
+        if let Some(ready) = run.ready().filter(|_| !recorded) {
+            record_boot(&format!("{args:?} {ready:?}"));
+        }
+        run
     }
 }
 
