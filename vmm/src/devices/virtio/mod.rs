@@ -67,6 +67,14 @@ pub enum ActivateError {
     Device(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The queues `activate` received, as exactly `N` of them.
+pub fn expect_queues<const N: usize>(queues: Vec<Queue>) -> Result<[Queue; N], ActivateError> {
+    let got = queues.len();
+    queues
+        .try_into()
+        .map_err(|_| ActivateError::QueueCount { expected: N, got })
+}
+
 /// A virtio device model, independent of the transport.
 pub trait VirtioDevice: Send {
     /// The virtio device type (one of the `TYPE_*` constants).

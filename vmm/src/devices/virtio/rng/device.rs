@@ -6,7 +6,9 @@ use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestMemoryMmap};
 
 use super::{RngStats, MAX_CHAIN_BYTES, QUEUE_SIZE};
-use crate::devices::virtio::{ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_RNG};
+use crate::devices::virtio::{
+    expect_queues, ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_RNG,
+};
 
 struct Active {
     mem: GuestMemoryMmap,
@@ -114,12 +116,7 @@ impl VirtioDevice for Rng {
         if self.active.is_some() {
             return Err(ActivateError::AlreadyActive);
         }
-        let got = queues.len();
-        let queue = queues
-            .into_iter()
-            .next()
-            .filter(|_| got == 1)
-            .ok_or(ActivateError::QueueCount { expected: 1, got })?;
+        let [queue] = expect_queues::<1>(queues)?;
         self.active = Some(Active {
             mem,
             interrupt,

@@ -13,7 +13,7 @@ use super::event_handler::Worker;
 use super::unix::Muxer;
 use super::{VsockError, VsockStats, HOST_CID, QUEUE_SIZE};
 use crate::devices::virtio::{
-    ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_VSOCK,
+    expect_queues, ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_VSOCK,
 };
 
 /// The device thread and the events that drive it.
@@ -110,12 +110,7 @@ impl VirtioDevice for Vsock {
         if self.running.is_some() {
             return Err(ActivateError::AlreadyActive);
         }
-        if queues.len() != 3 {
-            return Err(ActivateError::QueueCount {
-                expected: 3,
-                got: queues.len(),
-            });
-        }
+        let queues = Vec::from(expect_queues::<3>(queues)?);
         let listener = self.listener.try_clone()?;
         let muxer = Muxer::new(
             self.guest_cid,
