@@ -43,8 +43,8 @@ initramfs: agent binaries
 	mkdir -p $(BUILD)
 	$(RELEASE)/hull-rootfs-builder --agent $(AGENT) --output $(INITRAMFS)
 
-# Files are replaced by rename, never rewritten in place: running VMs map the
-# kernel and initramfs copy-on-write from these very files.
+# Files are replaced by rename, never rewritten in place, so a VM starting
+# while an install runs reads either the old file or the new one.
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hull
 	@set -e; put() { install -m $$1 $$2 $$3.new && mv -f $$3.new $$3; }; \

@@ -14,8 +14,7 @@ pub fn monotonic_ns() -> u64 {
 
 /// Resident memory in KiB, split into (the VMM's own, guest RAM): every
 /// mapping in /proc/self/smaps that lies inside one of `guest_ranges` (host
-/// address, length) counts as guest RAM, whatever backs it (the memfd, or the
-/// kernel and initramfs files mapped copy-on-write), everything else as VMM.
+/// address, length) counts as guest RAM, everything else as the VMM's.
 pub fn rss_kib(guest_ranges: &[(u64, u64)]) -> (u64, u64) {
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
     let (mut vmm, mut guest) = (0u64, 0u64);
