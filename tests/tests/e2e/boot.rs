@@ -143,18 +143,28 @@ fn corrupt_initramfs_is_an_error() {
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     let bad = scratch.file("bad.cpio", &garbage);
+    // The console goes to a file here, which this test also checks.
+    let console = scratch.0.join("console.log");
     let run = hull_vmm(&[
         "--kernel",
         &kernel().display().to_string(),
         "--initrd",
         &bad.display().to_string(),
+        "--console",
+        &console.display().to_string(),
         "--timeout",
         "200",
     ]);
     assert!(!run.timed_out, "{run:?}");
     assert_eq!(run.code(), Some(1), "{run:?}");
-    assert!(run.ready().is_none());
     assert!(run.stderr.contains("without powering off"), "{run:?}");
+    assert!(
+        run.stdout.is_empty(),
+        "the console must go to the file: {run:?}"
+    );
+    let log = std::fs::read_to_string(&console).unwrap_or_default();
+    assert!(log.contains("Kernel panic"), "console file: {log:?}");
+    assert!(!log.contains("hull-agent: ready"), "{log:?}");
 }
 
 fn expect_error(args: &[&str], message: &str) {
