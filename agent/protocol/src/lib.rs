@@ -2,12 +2,19 @@
 //!
 //! Today this holds the boot-time contract: the guest event port through which
 //! the agent tells the VMM it is ready or wants the VM powered off, and the
-//! ready line it prints on the console. The vsock control protocol is added
-//! here when the agent starts serving it.
+//! ready line it prints on the console; the vsock control protocol
+//! ([`wire`]) and the container description it carries ([`container`]).
 
 /// Protocol version; bumped on any incompatible change to what is in this crate.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
+pub mod container;
+
+/// virtio-fs tag of the sandbox's shared directory (container rootfs and
+/// bind-mount sources live under it).
+pub const SHARE_TAG: &str = "hullshare";
+/// Where the agent mounts [`SHARE_TAG`] in the guest.
+pub const SHARE_MOUNT: &str = "/run/hull/share";
 pub mod wire;
 
 /// x86 I/O port the agent writes one byte to, to notify the VMM (the same

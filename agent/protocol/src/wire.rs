@@ -4,15 +4,24 @@
 //! [`Request::Hello`]; an agent of another [`PROTOCOL_VERSION`] answers with
 //! an error of code [`ErrorCode::VersionMismatch`]. Every frame is limited to
 //! [`MAX_FRAME_BYTES`].
+//!
+//! Each stdio stream of a process is its own vsock connection to
+//! [`STREAM_PORT`]: the host sends one [`StreamHello`] frame, the agent
+//! answers with one [`Response`] frame (`ok` or an error), and from then on
+//! the connection carries the stream's raw bytes. The host half-closes a
+//! stdin stream for end of file.
 
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::container::{ContainerConfig, ExitStatus, Process, Stats, Stream, WindowSize};
 use crate::{Ready, PROTOCOL_VERSION};
 
 /// The guest vsock port the agent listens on.
 pub const AGENT_PORT: u32 = 1024;
+/// The guest vsock port for stdio stream connections.
+pub const STREAM_PORT: u32 = 1025;
 /// Largest frame either side accepts.
 pub const MAX_FRAME_BYTES: u32 = 1 << 20;
 
@@ -20,17 +29,113 @@ pub const MAX_FRAME_BYTES: u32 = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
+    /// Builds the container and its init process, stopped before exec.
+    /// `stdin`: whether the host attaches a stdin stream.
+    Create {
+        container_id: String,
+        config: Box<ContainerConfig>,
+        #[serde(default)]
+        stdin: bool,
+    },
+    /// Prepares an extra process in a running container, stopped before exec.
+    Exec {
+        container_id: String,
+        exec_id: String,
+        process: Box<Process>,
+        #[serde(default)]
+        stdin: bool,
+    },
+    /// Lets a created process (init when `exec_id` is absent) exec its
+    /// program. Its streams must be attached first.
+    Start {
+        container_id: String,
+        #[serde(default)]
+        exec_id: Option<String>,
+    },
+    /// Sends a signal to a process (init when `exec_id` is absent), or with
+    /// `all` to every process of the container.
+    Signal {
+        container_id: String,
+        #[serde(default)]
+        exec_id: Option<String>,
+        signal: i32,
+        #[serde(default)]
+        all: bool,
+    },
+    /// Answers [`Response::Exited`] once the process has exited and all its
+    /// output has been delivered. Blocks the connection until then.
+    Wait {
+        container_id: String,
+        #[serde(default)]
+        exec_id: Option<String>,
+    },
+    ResizeTty {
+        container_id: String,
+        #[serde(default)]
+        exec_id: Option<String>,
+        size: WindowSize,
+    },
+    CloseStdin {
+        container_id: String,
+        #[serde(default)]
+        exec_id: Option<String>,
+    },
+    Stats {
+        container_id: String,
+    },
+    /// Kills whatever is left of the container and removes it.
+    Destroy {
+        container_id: String,
+    },
     PowerOff,
+}
+
+/// First frame on a [`STREAM_PORT`] connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamHello {
+    pub version: u32,
+    pub container_id: String,
+    #[serde(default)]
+    pub exec_id: Option<String>,
+    pub stream: Stream,
 }
 
 /// Agent → host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
-    Hello { version: u32, ready: ReadyInfo },
+    Hello {
+        version: u32,
+        ready: ReadyInfo,
+    },
     Ok,
-    Error { code: ErrorCode, message: String },
+    /// The process exists, stopped before exec; `pid` is its guest pid.
+    Created {
+        pid: i32,
+    },
+    Exited {
+        status: ExitStatus,
+    },
+    Stats {
+        stats: Stats,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl Response {
+    /// An error response.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Response::Error {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 /// Structured error codes.
@@ -40,6 +145,17 @@ pub enum ErrorCode {
     VersionMismatch,
     HelloRequired,
     BadRequest,
+    /// No such container or process.
+    NotFound,
+    /// The id is taken.
+    AlreadyExists,
+    /// Not allowed in the current state (e.g. start twice).
+    InvalidState,
+    /// Building the container or process failed; the message says why
+    /// (e.g. `executable file not found in $PATH: foo`).
+    CreateFailed,
+    /// Anything else that went wrong in the agent.
+    Internal,
 }
 
 /// The ready report, as carried in [`Response::Hello`].
@@ -167,7 +283,10 @@ mod tests {
         };
         assert!(matches!(
             answer_hello(PROTOCOL_VERSION, &ready),
-            Response::Hello { version: 1, .. }
+            Response::Hello {
+                version: PROTOCOL_VERSION,
+                ..
+            }
         ));
         assert!(matches!(
             answer_hello(99, &ready),

@@ -1,0 +1,216 @@
+//! The container description the host sends with [`crate::wire::Request::Create`]:
+//! an OCI runtime spec already translated for the guest. Paths are guest
+//! paths; the host has resolved everything that names a host object (the
+//! rootfs and bind-mount sources are under the sandbox's virtio-fs share).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest container or exec id accepted.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Everything the agent needs to build one container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// The container's root, a guest path (under the virtio-fs share).
+    pub rootfs: String,
+    /// Mount the root file system read-only.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// The container's init process.
+    pub process: Process,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The spec's mounts, in order. `/proc`, `/dev`, `/dev/pts`, `/dev/shm`,
+    /// `/dev/mqueue` and `/sys` are provided by the agent when the spec does
+    /// not list them.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    #[serde(default)]
+    pub masked_paths: Vec<String>,
+    #[serde(default)]
+    pub readonly_paths: Vec<String>,
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, String>,
+}
+
+/// One process (the container's init or an exec'd one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    #[serde(default)]
+    pub terminal: bool,
+    /// Initial terminal size (rows, cols) when `terminal`.
+    #[serde(default)]
+    pub console_size: Option<WindowSize>,
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default = "root_dir")]
+    pub cwd: String,
+    #[serde(default)]
+    pub user: User,
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
+    /// `None` keeps the agent's defaults (runc's default set).
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
+    #[serde(default)]
+    pub no_new_privileges: bool,
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+}
+
+fn root_dir() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+    #[serde(default)]
+    pub umask: Option<u32>,
+    #[serde(default)]
+    pub additional_gids: Vec<u32>,
+}
+
+/// `type` is the OCI name, e.g. `RLIMIT_NOFILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub hard: u64,
+    pub soft: u64,
+}
+
+/// Capability names as in OCI (`CAP_CHOWN`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    #[serde(default)]
+    pub bounding: Vec<String>,
+    #[serde(default)]
+    pub effective: Vec<String>,
+    #[serde(default)]
+    pub permitted: Vec<String>,
+    #[serde(default)]
+    pub inheritable: Vec<String>,
+    #[serde(default)]
+    pub ambient: Vec<String>,
+}
+
+/// A mount inside the container. `source` for bind mounts is a guest path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub destination: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default, rename = "type")]
+    pub fstype: Option<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// A process's stdio stream, each carried on its own vsock connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdin,
+    Stdout,
+    Stderr,
+    /// The pty master, both ways (terminal mode: no stdin/stdout/stderr).
+    Tty,
+}
+
+impl Stream {
+    /// The streams a process has, given whether it uses a terminal and
+    /// whether the host gives it stdin.
+    pub fn for_process(terminal: bool, stdin: bool) -> Vec<Stream> {
+        if terminal {
+            vec![Stream::Tty]
+        } else if stdin {
+            vec![Stream::Stdin, Stream::Stdout, Stream::Stderr]
+        } else {
+            vec![Stream::Stdout, Stream::Stderr]
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell's convention: the code, or 128 + the signal number.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// Resource usage of a container's processes (its cgroup in the guest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub cpu_usage_ns: u64,
+    pub memory_usage_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub pids: u64,
+}
+
+/// Whether an id is acceptable: 1..=[`MAX_ID_LEN`] of `[A-Za-z0-9_.-]`, not
+/// starting with a dot.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(valid_id("abc-1_2.3"));
+        assert!(!valid_id(""));
+        assert!(!valid_id(".."));
+        assert!(!valid_id("a/b"));
+        assert!(!valid_id(&"x".repeat(MAX_ID_LEN + 1)));
+    }
+
+    #[test]
+    fn exit_status_shell_code() {
+        assert_eq!(ExitStatus::Code(42).shell_code(), 42);
+        assert_eq!(ExitStatus::Signal(9).shell_code(), 137);
+    }
+
+    #[test]
+    fn minimal_process_takes_defaults() {
+        let p: Process = serde_json::from_str(r#"{"args":["/bin/true"]}"#).unwrap();
+        assert_eq!(p.cwd, "/");
+        assert_eq!(p.user, User::default());
+        assert!(!p.terminal);
+        assert_eq!(
+            Stream::for_process(false, true),
+            [Stream::Stdin, Stream::Stdout, Stream::Stderr]
+        );
+        assert_eq!(Stream::for_process(true, true), [Stream::Tty]);
+    }
+}
