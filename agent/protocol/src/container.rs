@@ -33,6 +33,33 @@ pub struct ContainerConfig {
     pub readonly_paths: Vec<String>,
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
+    /// The namespaces the container gets (a mount namespace always).
+    /// Without `pid`, its processes live in the guest's pid namespace.
+    #[serde(default = "default_namespaces")]
+    pub namespaces: Vec<Namespace>,
+}
+
+/// Linux namespaces, by their OCI names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Namespace {
+    Pid,
+    Mount,
+    Uts,
+    Ipc,
+    Network,
+    Cgroup,
+    User,
+}
+
+/// What a spec without a namespace list gets: pid, mount, uts, ipc.
+pub fn default_namespaces() -> Vec<Namespace> {
+    vec![
+        Namespace::Pid,
+        Namespace::Mount,
+        Namespace::Uts,
+        Namespace::Ipc,
+    ]
 }
 
 /// One process (the container's init or an exec'd one).
