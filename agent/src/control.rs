@@ -1,101 +1,190 @@
-//! The control service: the agent's end of the vsock channel to the host
-//! (see `agent_protocol::wire`). For now it answers the version handshake and
-//! powers the VM off on request; container requests come next.
+//! The control service: the agent's end of the vsock channels to the host
+//! (see `agent_protocol::wire`). Each control connection and each stream
+//! connection is served on its own thread, so a blocking `wait` does not
+//! hold up other requests.
 
 use std::fs::File;
-use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::mpsc;
+use std::sync::Arc;
 
-use agent_protocol::wire::{self, ErrorCode, Request, Response, AGENT_PORT};
-use agent_protocol::Ready;
+use agent_protocol::wire::{
+    self, ErrorCode, Request, Response, StreamHello, AGENT_PORT, STREAM_PORT,
+};
+use agent_protocol::{Ready, PROTOCOL_VERSION};
 
-/// A listening vsock socket on [`AGENT_PORT`].
-pub struct Listener(OwnedFd);
+use crate::container::Registry;
+use crate::vsock::Listener;
 
-/// What the host asked for when it ended the session.
-pub enum Outcome {
-    PowerOff,
+/// The two listening sockets, bound before the agent announces it is ready.
+pub struct Listeners {
+    control: Listener,
+    streams: Listener,
 }
 
-impl Listener {
-    /// Binds and listens, before the agent announces it is ready.
-    pub fn bind() -> io::Result<Self> {
-        // SAFETY: plain socket creation; the fd is owned right below.
-        let fd = unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh socket nobody else owns.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: an all-zero sockaddr_vm is valid; the fields are set below.
-        let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
-        addr.svm_family = libc::AF_VSOCK as libc::sa_family_t;
-        addr.svm_port = AGENT_PORT;
-        addr.svm_cid = libc::VMADDR_CID_ANY;
-        let len = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
-        // SAFETY: `addr` is a valid sockaddr_vm of `len` bytes; `fd` is open.
-        let rc = unsafe { libc::bind(fd, std::ptr::addr_of!(addr).cast(), len) };
-        // SAFETY: `fd` is a bound stream socket.
-        if rc != 0 || unsafe { libc::listen(fd, 8) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self(owned))
+impl Listeners {
+    pub fn bind() -> std::io::Result<Self> {
+        Ok(Self {
+            control: Listener::bind(AGENT_PORT)?,
+            streams: Listener::bind(STREAM_PORT)?,
+        })
     }
 
-    /// Serves host connections one at a time until one asks for power-off.
-    pub fn serve(&self, ready: &Ready) -> io::Result<Outcome> {
-        loop {
-            // SAFETY: accept on our listening socket; peer address not wanted.
-            let fd = unsafe {
-                libc::accept4(
-                    std::os::fd::AsRawFd::as_raw_fd(&self.0),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
+    /// Serves until a host asks for power-off (after destroying every
+    /// container). Returns an error only if accepting fails for good.
+    pub fn serve(self, ready: Ready, registry: Arc<Registry>) -> std::io::Result<()> {
+        let (power_off, requested) = mpsc::channel::<()>();
+        let streams = self.streams;
+        let stream_registry = registry.clone();
+        std::thread::Builder::new()
+            .name("streams".into())
+            .spawn(move || loop {
+                match streams.accept() {
+                    Ok(conn) => {
+                        let registry = stream_registry.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("stream".into())
+                            .spawn(move || stream_session(conn, &registry));
+                    }
+                    Err(e) => {
+                        crate::console::log(&format!("hull-agent: stream accept failed: {e}"));
+                        return;
+                    }
                 }
-                return Err(e);
-            }
-            // SAFETY: `fd` is a fresh connected socket nobody else owns.
-            let mut conn = unsafe { File::from_raw_fd(fd) };
-            if let Some(outcome) = session(&mut conn, ready) {
-                return Ok(outcome);
-            }
-        }
+            })?;
+        let control = self.control;
+        let ready = Arc::new(ready);
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || loop {
+                match control.accept() {
+                    Ok(conn) => {
+                        let (registry, ready, power_off) =
+                            (registry.clone(), ready.clone(), power_off.clone());
+                        let _ = std::thread::Builder::new()
+                            .name("session".into())
+                            .spawn(move || session(conn, &ready, &registry, &power_off));
+                    }
+                    Err(e) => {
+                        crate::console::log(&format!("hull-agent: control accept failed: {e}"));
+                        return;
+                    }
+                }
+            })?;
+        // Returns once a session asked for power-off (or every sender is gone).
+        let _ = requested.recv();
+        Ok(())
     }
 }
 
-/// One host connection: hello first, then requests. A broken or malformed
-/// session just ends; the agent waits for the next one.
-fn session(conn: &mut File, ready: &Ready) -> Option<Outcome> {
+/// One stream connection: its hello, then the relay owns it.
+fn stream_session(mut conn: File, registry: &Registry) {
+    let reply = match wire::recv::<StreamHello>(&mut conn) {
+        Ok(Some(h)) if h.version != PROTOCOL_VERSION => Response::error(
+            ErrorCode::VersionMismatch,
+            format!(
+                "host speaks protocol {}, agent speaks {PROTOCOL_VERSION}",
+                h.version
+            ),
+        ),
+        Ok(Some(hello)) => match conn.try_clone() {
+            Ok(relay) => {
+                let reply = registry.attach(&hello, relay);
+                let _ = wire::send(&mut conn, &reply);
+                return;
+            }
+            Err(e) => Response::error(ErrorCode::Internal, e.to_string()),
+        },
+        Ok(None) => return,
+        Err(e) => Response::error(ErrorCode::BadRequest, e.to_string()),
+    };
+    let _ = wire::send(&mut conn, &reply);
+}
+
+/// One host control connection: hello first, then requests. A broken or
+/// malformed session just ends.
+fn session(mut conn: File, ready: &Ready, registry: &Registry, power_off: &mpsc::Sender<()>) {
     let mut greeted = false;
-    while let Ok(Some(request)) = wire::recv::<Request>(conn) {
-        let (reply, outcome) = match request {
+    loop {
+        let request = match wire::recv::<Request>(&mut conn) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = wire::send(
+                    &mut conn,
+                    &Response::error(ErrorCode::BadRequest, e.to_string()),
+                );
+                return;
+            }
+        };
+        let mut powering_off = false;
+        let reply = match request {
             Request::Hello { version } => {
                 let reply = wire::answer_hello(version, ready);
                 greeted = matches!(reply, Response::Hello { .. });
-                (reply, None)
+                reply
             }
-            _ if !greeted => (
-                Response::Error {
-                    code: ErrorCode::HelloRequired,
-                    message: "the first request must be hello".into(),
-                },
-                None,
-            ),
-            Request::PowerOff => (Response::Ok, Some(Outcome::PowerOff)),
+            _ if !greeted => {
+                Response::error(ErrorCode::HelloRequired, "the first request must be hello")
+            }
+            Request::PowerOff => {
+                powering_off = true;
+                Response::Ok
+            }
+            other => handle(registry, other),
         };
-        if wire::send(conn, &reply).is_err() {
-            return outcome;
+        if wire::send(&mut conn, &reply).is_err() && !powering_off {
+            return;
         }
-        if outcome.is_some() {
-            return outcome;
+        if powering_off {
+            let _ = power_off.send(());
+            return;
         }
     }
-    None
+}
+
+fn handle(registry: &Registry, request: Request) -> Response {
+    match request {
+        Request::Create {
+            container_id,
+            config,
+            stdin,
+        } => registry.create(&container_id, *config, stdin),
+        Request::Exec {
+            container_id,
+            exec_id,
+            process,
+            stdin,
+        } => registry.exec(&container_id, &exec_id, *process, stdin),
+        Request::Start {
+            container_id,
+            exec_id,
+        } => registry.start(&container_id, exec_id.as_deref()),
+        Request::Signal {
+            container_id,
+            exec_id,
+            signal,
+            all,
+        } => registry.signal(&container_id, exec_id.as_deref(), signal, all),
+        Request::Wait {
+            container_id,
+            exec_id,
+        } => registry.wait(&container_id, exec_id.as_deref()),
+        Request::ResizeTty {
+            container_id,
+            exec_id,
+            size,
+        } => registry.with_proc(&container_id, exec_id.as_deref(), |p| p.resize(size)),
+        Request::CloseStdin {
+            container_id,
+            exec_id,
+        } => registry.with_proc(&container_id, exec_id.as_deref(), |p| {
+            p.close_stdin();
+            Ok(())
+        }),
+        Request::Stats { container_id } => registry.stats(&container_id),
+        Request::Destroy { container_id } => registry.destroy(&container_id),
+        Request::Hello { .. } | Request::PowerOff => {
+            Response::error(ErrorCode::BadRequest, "unexpected request")
+        }
+    }
 }

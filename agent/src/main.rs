@@ -9,15 +9,25 @@
 //! (the boot benchmark samples a live VMM's memory that way).
 
 mod console;
+mod container;
 mod control;
+mod init;
 mod mounts;
 mod power;
 mod reaper;
 mod virtio;
+mod vsock;
+
+use std::sync::Arc;
 
 use agent_protocol::GuestEvent;
+use container::Registry;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(container::sync::INIT_ARG) {
+        init::main();
+    }
+    let registry = Arc::new(Registry::default());
     let port = match power::EventPort::open() {
         Ok(port) => Some(port),
         Err(e) => {
@@ -27,18 +37,17 @@ fn main() {
             None
         }
     };
-    let control = match run(port.as_ref()) {
+    let control = match run(port.as_ref(), &registry) {
         Ok(control) => control,
         Err(e) => {
             console::log(&format!("hull-agent: fatal: {e}"));
             power::reboot();
         }
     };
-    if let Some((listener, ready)) = control {
+    if let Some((listeners, ready)) = control {
         // With a vsock device, the host ends the VM through the control channel.
-        match listener.serve(&ready) {
-            Ok(control::Outcome::PowerOff) => {}
-            Err(e) => console::log(&format!("hull-agent: control channel failed: {e}")),
+        if let Err(e) = listeners.serve(ready, registry) {
+            console::log(&format!("hull-agent: control channel failed: {e}"));
         }
     } else if kernel_param("hull.hold") {
         loop {
@@ -52,13 +61,18 @@ fn main() {
 /// VM has a vsock device.
 fn run(
     port: Option<&power::EventPort>,
-) -> Result<Option<(control::Listener, agent_protocol::Ready)>, Box<dyn std::error::Error>> {
+    registry: &Arc<Registry>,
+) -> Result<Option<(control::Listeners, agent_protocol::Ready)>, Box<dyn std::error::Error>> {
     mounts::mount_base()?;
-    reaper::start()?;
+    let reaped = registry.clone();
+    reaper::start(move |pid, status| reaped.on_exit(pid, status))?;
+    if virtio::has_device(virtio::DEVICE_ID_FS) {
+        mounts::mount_share()?;
+    }
     // Listen before announcing ready, so a host that waits for the ready
     // line can connect at once.
     let listener = if virtio::has_device(virtio::DEVICE_ID_VSOCK) {
-        Some(control::Listener::bind()?)
+        Some(control::Listeners::bind()?)
     } else {
         None
     };

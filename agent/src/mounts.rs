@@ -42,6 +42,12 @@ const BASE_MOUNTS: &[Mount] = &[
         data: "",
     },
     Mount {
+        fstype: "cgroup2",
+        target: "/sys/fs/cgroup",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: "",
+    },
+    Mount {
         fstype: "devtmpfs",
         target: "/dev",
         flags: libc::MS_NOSUID,
@@ -81,7 +87,40 @@ fn mkdir(path: &'static str) -> Result<(), MountError> {
     }
 }
 
-/// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm and /run.
+/// Mounts the sandbox's virtio-fs share (tag [`agent_protocol::SHARE_TAG`])
+/// at [`agent_protocol::SHARE_MOUNT`].
+pub fn mount_share() -> Result<(), MountError> {
+    let target = agent_protocol::SHARE_MOUNT;
+    std::fs::create_dir_all(target).map_err(|source| MountError::Mkdir {
+        path: agent_protocol::SHARE_MOUNT,
+        source,
+    })?;
+    let (source, target_c, fstype) = (
+        cstr(agent_protocol::SHARE_TAG),
+        cstr(target),
+        cstr("virtiofs"),
+    );
+    // SAFETY: valid NUL-terminated strings that outlive the call; no data.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target_c.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(MountError::Mount {
+            fstype: "virtiofs",
+            target: agent_protocol::SHARE_MOUNT,
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// Mounts /proc, /sys, /sys/fs/cgroup, /dev, /dev/pts, /dev/shm and /run.
 pub fn mount_base() -> Result<(), MountError> {
     for m in BASE_MOUNTS {
         mkdir(m.target)?;

@@ -1,5 +1,6 @@
 //! Reaping: as PID 1 the agent inherits every orphan in the guest. A thread
-//! waits for SIGCHLD (blocked everywhere else) and collects every exited child.
+//! waits for SIGCHLD (blocked everywhere else) and collects every exited
+//! child; the container registry learns its processes' exits from it.
 
 use std::io;
 
@@ -15,8 +16,9 @@ fn sigchld_set() -> libc::sigset_t {
 }
 
 /// Blocks SIGCHLD in the calling thread (so in every thread spawned after)
-/// and starts the reaping thread.
-pub fn start() -> io::Result<()> {
+/// and starts the reaping thread, which hands each exit (pid, raw wait
+/// status) to `on_exit`.
+pub fn start(on_exit: impl Fn(i32, i32) + Send + 'static) -> io::Result<()> {
     let set = sigchld_set();
     // SAFETY: `set` is a valid signal set; the old mask is not wanted.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -36,6 +38,7 @@ pub fn start() -> io::Result<()> {
                 if pid <= 0 {
                     break;
                 }
+                on_exit(pid, status);
             }
         })?;
     Ok(())

@@ -2,6 +2,8 @@
 
 /// virtio device id of a vsock device.
 pub const DEVICE_ID_VSOCK: u32 = 19;
+/// virtio device id of a virtio-fs device.
+pub const DEVICE_ID_FS: u32 = 26;
 
 use std::path::Path;
 use std::sync::mpsc;

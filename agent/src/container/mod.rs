@@ -1,0 +1,348 @@
+//! Containers in the guest: the registry of containers and their processes,
+//! and the handling of the control channel's container requests.
+
+pub mod cgroup;
+pub mod process;
+pub mod spawn;
+pub mod sync;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use agent_protocol::container::{
+    valid_id, ContainerConfig, ExitStatus, Namespace, Process, Stream,
+};
+use agent_protocol::wire::{ErrorCode, Response, StreamHello};
+
+use process::{Phase, Proc, ProcError};
+use sync::InitRequest;
+
+/// How many exits of unknown pids are remembered (a process can exit
+/// before the agent has registered it).
+const UNCLAIMED_MAX: usize = 1024;
+
+struct Container {
+    config: ContainerConfig,
+    cgroup: String,
+    init: Arc<Proc>,
+    execs: HashMap<String, Arc<Proc>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    containers: HashMap<String, Container>,
+    /// Ids being created right now.
+    creating: HashSet<String>,
+    pids: HashMap<i32, Arc<Proc>>,
+    unclaimed: VecDeque<(i32, ExitStatus)>,
+}
+
+/// Every container of this guest.
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+}
+
+fn err(code: ErrorCode, message: impl Into<String>) -> Response {
+    Response::error(code, message)
+}
+
+fn proc_err(e: ProcError) -> Response {
+    let code = match e {
+        ProcError::NotCreated | ProcError::NotAttached(_) => ErrorCode::InvalidState,
+        ProcError::ExecFailed(_) => ErrorCode::CreateFailed,
+        ProcError::UnexpectedStream(_) | ProcError::NoTerminal => ErrorCode::BadRequest,
+        ProcError::Io { .. } => ErrorCode::Internal,
+    };
+    err(code, e.to_string())
+}
+
+/// A raw wait status as an [`ExitStatus`].
+pub fn exit_status(raw: i32) -> ExitStatus {
+    if libc::WIFSIGNALED(raw) {
+        ExitStatus::Signal(libc::WTERMSIG(raw))
+    } else {
+        ExitStatus::Code(libc::WEXITSTATUS(raw))
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// From the reaper: a child exited.
+    pub fn on_exit(&self, pid: i32, raw_status: i32) {
+        let status = exit_status(raw_status);
+        let proc = {
+            let mut inner = self.lock();
+            match inner.pids.remove(&pid) {
+                Some(p) => p,
+                None => {
+                    if inner.unclaimed.len() >= UNCLAIMED_MAX {
+                        inner.unclaimed.pop_front();
+                    }
+                    inner.unclaimed.push_back((pid, status));
+                    return;
+                }
+            }
+        };
+        proc.exited(status);
+    }
+
+    /// Registers a new process, applying an exit that already happened.
+    fn register(&self, proc: &Arc<Proc>) {
+        let mut inner = self.lock();
+        if let Some(i) = inner.unclaimed.iter().position(|(p, _)| *p == proc.pid) {
+            if let Some((_, status)) = inner.unclaimed.remove(i) {
+                drop(inner);
+                proc.exited(status);
+                return;
+            }
+        }
+        inner.pids.insert(proc.pid, proc.clone());
+    }
+
+    fn find(&self, id: &str, exec_id: Option<&str>) -> Result<Arc<Proc>, Response> {
+        let inner = self.lock();
+        let c = inner.containers.get(id).ok_or_else(|| {
+            err(
+                ErrorCode::NotFound,
+                format!("container {id} does not exist"),
+            )
+        })?;
+        match exec_id {
+            None => Ok(c.init.clone()),
+            Some(e) => c.execs.get(e).cloned().ok_or_else(|| {
+                err(
+                    ErrorCode::NotFound,
+                    format!("process {e} of container {id} does not exist"),
+                )
+            }),
+        }
+    }
+
+    pub fn create(&self, id: &str, config: ContainerConfig, stdin: bool) -> Response {
+        if !valid_id(id) {
+            return err(
+                ErrorCode::BadRequest,
+                format!("invalid container id {id:?}"),
+            );
+        }
+        if config.process.args.is_empty() {
+            return err(ErrorCode::BadRequest, "process.args is empty");
+        }
+        {
+            let mut inner = self.lock();
+            if inner.containers.contains_key(id) || !inner.creating.insert(id.to_string()) {
+                return err(
+                    ErrorCode::AlreadyExists,
+                    format!("container {id} already exists"),
+                );
+            }
+        }
+        let cgroup = cgroup::create(id);
+        let request = InitRequest {
+            process: config.process.clone(),
+            container: Some(config.clone()),
+            cgroup: cgroup.clone(),
+            join: None,
+        };
+        let result = self.spawn(&request, stdin);
+        let mut inner = self.lock();
+        inner.creating.remove(id);
+        match result {
+            Ok(init) => {
+                let pid = init.pid;
+                inner.containers.insert(
+                    id.to_string(),
+                    Container {
+                        config,
+                        cgroup,
+                        init,
+                        execs: HashMap::new(),
+                    },
+                );
+                Response::Created { pid }
+            }
+            Err(e) => {
+                cgroup::remove(&cgroup);
+                e
+            }
+        }
+    }
+
+    fn spawn(&self, request: &InitRequest, stdin: bool) -> Result<Arc<Proc>, Response> {
+        let (pid, ends, sync) = spawn::spawn(request, stdin)
+            .map_err(|e| err(ErrorCode::CreateFailed, e.to_string()))?;
+        let streams = Stream::for_process(request.process.terminal, stdin);
+        let proc = Proc::new(pid, ends, streams, sync)
+            .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+        self.register(&proc);
+        Ok(proc)
+    }
+
+    pub fn exec(&self, id: &str, exec_id: &str, process: Process, stdin: bool) -> Response {
+        if !valid_id(exec_id) {
+            return err(
+                ErrorCode::BadRequest,
+                format!("invalid exec id {exec_id:?}"),
+            );
+        }
+        let (init_pid, namespaces, cgroup) = {
+            let inner = self.lock();
+            let Some(c) = inner.containers.get(id) else {
+                return err(
+                    ErrorCode::NotFound,
+                    format!("container {id} does not exist"),
+                );
+            };
+            if c.init.phase() != Phase::Running {
+                return err(
+                    ErrorCode::InvalidState,
+                    format!("container {id} is not running"),
+                );
+            }
+            if c.execs.contains_key(exec_id) {
+                return err(
+                    ErrorCode::AlreadyExists,
+                    format!("process {exec_id} already exists"),
+                );
+            }
+            let ns: Vec<Namespace> = c.config.namespaces.clone();
+            (c.init.pid, ns, c.cgroup.clone())
+        };
+        let request = InitRequest {
+            container: None,
+            process,
+            cgroup,
+            join: Some((init_pid, namespaces)),
+        };
+        match self.spawn(&request, stdin) {
+            Ok(proc) => {
+                let pid = proc.pid;
+                let mut inner = self.lock();
+                match inner.containers.get_mut(id) {
+                    Some(c) => {
+                        c.execs.insert(exec_id.to_string(), proc);
+                        Response::Created { pid }
+                    }
+                    None => err(ErrorCode::NotFound, format!("container {id} went away")),
+                }
+            }
+            Err(e) => e,
+        }
+    }
+
+    pub fn attach(&self, hello: &StreamHello, conn: File) -> Response {
+        match self.find(&hello.container_id, hello.exec_id.as_deref()) {
+            Ok(proc) => match proc.attach(hello.stream, conn) {
+                Ok(()) => Response::Ok,
+                Err(e) => proc_err(e),
+            },
+            Err(e) => e,
+        }
+    }
+
+    pub fn start(&self, id: &str, exec_id: Option<&str>) -> Response {
+        match self.find(id, exec_id) {
+            Ok(proc) => match proc.start() {
+                Ok(()) => Response::Ok,
+                Err(e) => proc_err(e),
+            },
+            Err(e) => e,
+        }
+    }
+
+    pub fn wait(&self, id: &str, exec_id: Option<&str>) -> Response {
+        match self.find(id, exec_id) {
+            Ok(proc) => Response::Exited {
+                status: proc.wait(),
+            },
+            Err(e) => e,
+        }
+    }
+
+    pub fn signal(&self, id: &str, exec_id: Option<&str>, signal: i32, all: bool) -> Response {
+        if !(1..=64).contains(&signal) {
+            return err(ErrorCode::BadRequest, format!("invalid signal {signal}"));
+        }
+        let proc = match self.find(id, exec_id) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        if all {
+            let cgroup = self.lock().containers.get(id).map(|c| c.cgroup.clone());
+            if let Some(cg) = cgroup.filter(|c| !c.is_empty()) {
+                cgroup::signal_all(&cg, signal);
+                return Response::Ok;
+            }
+        }
+        if matches!(proc.phase(), Phase::Exited(_)) {
+            return err(ErrorCode::InvalidState, "process already exited");
+        }
+        // SAFETY: kill has no memory effects.
+        if unsafe { libc::kill(proc.pid, signal) } < 0 {
+            return err(
+                ErrorCode::Internal,
+                std::io::Error::last_os_error().to_string(),
+            );
+        }
+        Response::Ok
+    }
+
+    pub fn with_proc(
+        &self,
+        id: &str,
+        exec_id: Option<&str>,
+        f: impl FnOnce(&Proc) -> Result<(), ProcError>,
+    ) -> Response {
+        match self.find(id, exec_id) {
+            Ok(proc) => match f(&proc) {
+                Ok(()) => Response::Ok,
+                Err(e) => proc_err(e),
+            },
+            Err(e) => e,
+        }
+    }
+
+    pub fn stats(&self, id: &str) -> Response {
+        match self.lock().containers.get(id) {
+            Some(c) => Response::Stats {
+                stats: cgroup::stats(&c.cgroup),
+            },
+            None => err(
+                ErrorCode::NotFound,
+                format!("container {id} does not exist"),
+            ),
+        }
+    }
+
+    /// Kills every process of the container, waits for its init, removes it.
+    pub fn destroy(&self, id: &str) -> Response {
+        let Some(c) = self.lock().containers.remove(id) else {
+            return err(
+                ErrorCode::NotFound,
+                format!("container {id} does not exist"),
+            );
+        };
+        let mut procs: Vec<Arc<Proc>> = c.execs.values().cloned().collect();
+        procs.push(c.init.clone());
+        if !c.cgroup.is_empty() {
+            cgroup::signal_all(&c.cgroup, libc::SIGKILL);
+        }
+        for p in &procs {
+            if !matches!(p.phase(), Phase::Exited(_)) {
+                // SAFETY: kill has no memory effects.
+                unsafe { libc::kill(p.pid, libc::SIGKILL) };
+            }
+        }
+        for p in &procs {
+            // A created process is killed in its helper's wait for start.
+            p.wait();
+        }
+        cgroup::remove(&c.cgroup);
+        Response::Ok
+    }
+}

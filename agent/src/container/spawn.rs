@@ -1,0 +1,185 @@
+//! Starting the container-init helper (the agent binary re-executed) with
+//! the process's stdio and a sync socket, up to the point where the process
+//! is created and waits for its start byte.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use agent_protocol::container::WindowSize;
+use agent_protocol::wire;
+
+use super::process::Ends;
+use super::sync::{InitMsg, InitRequest, INIT_ARG, SYNC_FD};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
+    /// The helper reported why it could not build the process.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> SpawnError {
+    move |source| SpawnError::Io { what, source }
+}
+
+fn last(what: &'static str) -> SpawnError {
+    SpawnError::Io {
+        what,
+        source: io::Error::last_os_error(),
+    }
+}
+
+fn pipe() -> Result<(File, File), SpawnError> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(last("pipe"));
+    }
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+/// A pty pair: (master, slave), with the initial size.
+fn pty(size: Option<WindowSize>) -> Result<(File, File), SpawnError> {
+    // SAFETY: opening the pty multiplexer.
+    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if master < 0 {
+        return Err(last("open /dev/ptmx"));
+    }
+    // SAFETY: `master` is a fresh fd owned here.
+    let master_file = unsafe { File::from_raw_fd(master) };
+    let mut name = [0 as libc::c_char; 64];
+    // SAFETY: `master` is a pty master; `name` has the stated length.
+    let ok = unsafe {
+        libc::grantpt(master) == 0
+            && libc::unlockpt(master) == 0
+            && libc::ptsname_r(master, name.as_mut_ptr(), name.len()) == 0
+    };
+    if !ok {
+        return Err(last("set up the pty"));
+    }
+    // SAFETY: ptsname_r wrote a NUL-terminated name.
+    let slave_name = unsafe { CStr::from_ptr(name.as_ptr()) };
+    // SAFETY: opening the slave by its NUL-terminated name.
+    let slave = unsafe {
+        libc::open(
+            slave_name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(last("open the pty slave"));
+    }
+    // SAFETY: `slave` is a fresh fd owned here.
+    let slave_file = unsafe { File::from_raw_fd(slave) };
+    if let Some(size) = size {
+        let ws = libc::winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ with a valid winsize on the master.
+        unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
+    }
+    Ok((master_file, slave_file))
+}
+
+/// Spawns the helper for `request`; returns the process's pid, the agent's
+/// stdio ends and the sync socket once the process is created.
+pub fn spawn(request: &InitRequest, stdin: bool) -> Result<(i32, Ends, File), SpawnError> {
+    let process = &request.process;
+    let (ends, child_stdio): (Ends, [Stdio; 3]) = if process.terminal {
+        let (master, slave) = pty(process.console_size)?;
+        let s = |f: &File| f.try_clone().map(Stdio::from).map_err(io_err("clone pty"));
+        let stdio = [s(&slave)?, s(&slave)?, Stdio::from(slave)];
+        (Ends::Tty { master }, stdio)
+    } else {
+        let (in_r, in_w) = if stdin {
+            let (r, w) = pipe()?;
+            (Stdio::from(r), Some(w))
+        } else {
+            (Stdio::null(), None)
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let ends = Ends::Pipes {
+            stdin: in_w,
+            stdout: out_r,
+            stderr: err_r,
+        };
+        (ends, [in_r, Stdio::from(out_w), Stdio::from(err_w)])
+    };
+    let (mut ours, theirs) = socketpair()?;
+    let theirs_fd = theirs.as_raw_fd();
+    let [sin, sout, serr] = child_stdio;
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("hull-agent")
+        .arg(INIT_ARG)
+        .env_clear()
+        .stdin(sin)
+        .stdout(sout)
+        .stderr(serr);
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if theirs_fd == SYNC_FD {
+                libc::fcntl(SYNC_FD, libc::F_SETFD, 0);
+            } else if libc::dup2(theirs_fd, SYNC_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let child = cmd
+        .spawn()
+        .map_err(io_err("spawn the container-init helper"))?;
+    drop(cmd);
+    drop(theirs);
+    // The helper's own exit is collected by the reaper.
+    drop(child);
+    wire::send(&mut ours, request).map_err(|e| SpawnError::Failed(e.to_string()))?;
+    let pid = match recv(&mut ours)? {
+        InitMsg::Pid { pid } => pid,
+        InitMsg::Error { message } => return Err(SpawnError::Failed(message)),
+        other => return Err(SpawnError::Failed(format!("unexpected {other:?}"))),
+    };
+    match recv(&mut ours)? {
+        InitMsg::Created => Ok((pid, ends, ours)),
+        InitMsg::Error { message } => Err(SpawnError::Failed(message)),
+        other => Err(SpawnError::Failed(format!("unexpected {other:?}"))),
+    }
+}
+
+fn recv(sync: &mut File) -> Result<InitMsg, SpawnError> {
+    wire::recv::<InitMsg>(sync)
+        .map_err(|e| SpawnError::Failed(format!("container-init helper: {e}")))?
+        .ok_or_else(|| SpawnError::Failed("container-init helper exited without a word".into()))
+}
+
+fn socketpair() -> Result<(File, OwnedFd), SpawnError> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(last("socketpair"));
+    }
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}

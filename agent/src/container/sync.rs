@@ -1,0 +1,38 @@
+//! What the agent and its container-init helper say to each other over the
+//! helper's sync socket (fd [`SYNC_FD`] in the helper). Same framing as the
+//! control channel.
+
+use agent_protocol::container::{ContainerConfig, Namespace, Process};
+use serde::{Deserialize, Serialize};
+
+/// The helper's sync socket.
+pub const SYNC_FD: i32 = 3;
+/// argv[1] that makes the agent binary run as the container-init helper.
+pub const INIT_ARG: &str = "container-init";
+
+/// Agent → helper: what to build.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitRequest {
+    /// The container (for its init process); `None` for an exec.
+    pub container: Option<ContainerConfig>,
+    pub process: Process,
+    /// The container's cgroup directory in the guest.
+    pub cgroup: String,
+    /// For an exec: the pid whose namespaces the process joins, and which.
+    pub join: Option<(i32, Vec<Namespace>)>,
+}
+
+/// Helper → agent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InitMsg {
+    /// The pid of the process that will exec the workload (guest pid).
+    Pid {
+        pid: i32,
+    },
+    /// Set up and waiting for the start byte.
+    Created,
+    Error {
+        message: String,
+    },
+}

@@ -1,0 +1,154 @@
+//! Linux capabilities by OCI name: bounding set, capset, ambient set.
+
+use agent_protocol::container::Capabilities;
+
+use super::{check, InitError, Result};
+
+/// Capability names by number (0 ..= CAP_CHECKPOINT_RESTORE).
+const NAMES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// A set of capabilities as a 64-bit mask. Unknown names are an error
+/// (runc ignores them with a warning; a typo should not pass silently).
+fn mask(names: &[String]) -> Result<u64> {
+    names.iter().try_fold(0u64, |m, name| {
+        let bit = NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| InitError::Msg(format!("unknown capability {name}")))?;
+        Ok(m | (1u64 << bit))
+    })
+}
+
+/// The highest capability the running kernel knows.
+fn last_cap() -> usize {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(NAMES.len() - 1)
+}
+
+/// Drops from the bounding set everything not listed.
+pub fn drop_bounding(keep: &[String]) -> Result<()> {
+    let keep = mask(keep)?;
+    for cap in 0..=last_cap() {
+        if keep & (1u64 << cap) == 0 {
+            // SAFETY: prctl with plain integer arguments.
+            let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+            check(rc, || {
+                format!("drop capability {cap} from the bounding set")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// Sets effective/permitted/inheritable, then raises the ambient set.
+pub fn apply(c: &Capabilities) -> Result<()> {
+    let (eff, perm, inh) = (
+        mask(&c.effective)?,
+        mask(&c.permitted)?,
+        mask(&c.inheritable)?,
+    );
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let data = [0, 1].map(|i| CapData {
+        effective: (eff >> (32 * i)) as u32,
+        permitted: (perm >> (32 * i)) as u32,
+        inheritable: (inh >> (32 * i)) as u32,
+    });
+    // SAFETY: capset with a v3 header and two data structs, as the ABI says.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    check(rc as libc::c_int, || "capset".into())?;
+    let ambient = mask(&c.ambient)?;
+    for (cap, name) in NAMES.iter().enumerate() {
+        if ambient & (1u64 << cap) != 0 {
+            // SAFETY: prctl with plain integer arguments.
+            let rc = unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                )
+            };
+            check(rc, || format!("raise ambient capability {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_bits() {
+        assert_eq!(
+            mask(&["CAP_CHOWN".into(), "CAP_KILL".into()]).unwrap(),
+            0b100001
+        );
+        assert_eq!(mask(&["CAP_CHECKPOINT_RESTORE".into()]).unwrap(), 1 << 40);
+        assert!(mask(&["CAP_NOPE".into()]).is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! The container-init helper: the agent binary re-executed as
+//! `hull-agent container-init` with a sync socket on fd 3 and the process's
+//! stdio on fds 0-2. Being a fresh single-threaded process, it may unshare,
+//! setns and fork freely (the agent itself is multi-threaded).
+//!
+//! It joins the container's cgroup, enters new namespaces (or, for an exec,
+//! those of the container's init), forks so the child is inside the new pid
+//! namespace, reports that child's pid and exits. The child builds the
+//! container's file system view ([`rootfs`]), prepares the process
+//! ([`process`]), reports `created`, waits for the start byte and execs the
+//! workload. It is reparented to the agent (guest PID 1), which reaps it.
+
+mod caps;
+mod mountopts;
+mod process;
+mod rootfs;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::FromRawFd;
+
+use agent_protocol::container::Namespace;
+use agent_protocol::wire;
+
+use crate::container::sync::{InitMsg, InitRequest, SYNC_FD};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{what}: {source}")]
+    Os { what: String, source: io::Error },
+    #[error("{0}")]
+    Msg(String),
+}
+
+impl InitError {
+    /// The current errno, with what was being done.
+    pub fn last(what: impl Into<String>) -> Self {
+        Self::Os {
+            what: what.into(),
+            source: io::Error::last_os_error(),
+        }
+    }
+    pub fn os(what: impl Into<String>, source: io::Error) -> Self {
+        Self::Os {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, InitError>;
+
+/// Checks a libc return value.
+pub fn check(rc: libc::c_int, what: impl FnOnce() -> String) -> Result<()> {
+    if rc < 0 {
+        Err(InitError::last(what()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Entry point of the helper; never returns.
+pub fn main() -> ! {
+    // SAFETY: fd 3 was set up by the agent for this process alone.
+    let mut sync = unsafe { File::from_raw_fd(SYNC_FD) };
+    let code = match run(&mut sync) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = wire::send(
+                &mut sync,
+                &InitMsg::Error {
+                    message: e.to_string(),
+                },
+            );
+            1
+        }
+    };
+    // SAFETY: ending this process without running anything else.
+    unsafe { libc::_exit(code) }
+}
+
+fn run(sync: &mut File) -> Result<()> {
+    let request: InitRequest = wire::recv(sync)
+        .map_err(|e| InitError::Msg(format!("reading the init request: {e}")))?
+        .ok_or_else(|| InitError::Msg("no init request".into()))?;
+    reset_signals();
+    join_cgroup(&request.cgroup)?;
+    match &request.join {
+        None => {
+            let namespaces = request
+                .container
+                .as_ref()
+                .map(|c| c.namespaces.clone())
+                .unwrap_or_default();
+            unshare(&namespaces)?;
+        }
+        Some((pid, namespaces)) => join_namespaces(*pid, namespaces)?,
+    }
+    // SAFETY: single-threaded process; the child continues below.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(InitError::last("fork"));
+    }
+    if pid > 0 {
+        wire::send(sync, &InitMsg::Pid { pid })
+            .map_err(|e| InitError::Msg(format!("reporting the pid: {e}")))?;
+        return Ok(());
+    }
+    let prepared = match &request.container {
+        Some(container) => {
+            rootfs::build(container, request.process.terminal)?;
+            process::Prepared::new(&request.process, Some(container))?
+        }
+        None => process::Prepared::new(&request.process, None)?,
+    };
+    wire::send(sync, &InitMsg::Created)
+        .map_err(|e| InitError::Msg(format!("reporting created: {e}")))?;
+    let mut start = [0u8; 1];
+    match sync.read(&mut start) {
+        Ok(1) => {}
+        _ => return Err(InitError::Msg("not started (agent went away)".into())),
+    }
+    // The sync socket must not leak into the workload; on a successful exec
+    // the agent sees it close.
+    // SAFETY: fcntl on our own fd.
+    unsafe { libc::fcntl(SYNC_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Err(prepared.exec())
+}
+
+/// The agent blocks SIGCHLD; the workload must start with a clean mask and
+/// default dispositions.
+fn reset_signals() {
+    // SAFETY: an empty set restores every signal; dispositions are reset
+    // for each catchable signal (errors for SIGKILL/SIGSTOP are ignored).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+fn join_cgroup(cgroup: &str) -> Result<()> {
+    if cgroup.is_empty() {
+        return Ok(());
+    }
+    let procs = format!("{cgroup}/cgroup.procs");
+    std::fs::write(&procs, b"0").map_err(|e| InitError::os(format!("joining {procs}"), e))
+}
+
+fn ns_flag(ns: Namespace) -> libc::c_int {
+    match ns {
+        Namespace::Pid => libc::CLONE_NEWPID,
+        Namespace::Mount => libc::CLONE_NEWNS,
+        Namespace::Uts => libc::CLONE_NEWUTS,
+        Namespace::Ipc => libc::CLONE_NEWIPC,
+        Namespace::Network => libc::CLONE_NEWNET,
+        Namespace::Cgroup => libc::CLONE_NEWCGROUP,
+        Namespace::User => libc::CLONE_NEWUSER,
+    }
+}
+
+fn unshare(namespaces: &[Namespace]) -> Result<()> {
+    if namespaces.contains(&Namespace::User) {
+        return Err(InitError::Msg(
+            "user namespaces are not supported in the guest".into(),
+        ));
+    }
+    // A mount namespace always: the container's mounts must not touch the guest's.
+    let flags = namespaces
+        .iter()
+        .fold(libc::CLONE_NEWNS, |f, &ns| f | ns_flag(ns));
+    // SAFETY: plain syscall on this single-threaded process.
+    check(unsafe { libc::unshare(flags) }, || {
+        format!("unshare {namespaces:?}")
+    })
+}
+
+fn join_namespaces(pid: i32, namespaces: &[Namespace]) -> Result<()> {
+    // Open them all first: after joining the mount namespace /proc is the
+    // container's. The mount namespace goes last.
+    let mut order: Vec<(Namespace, &str)> = Vec::new();
+    for (ns, name) in [
+        (Namespace::Ipc, "ipc"),
+        (Namespace::Uts, "uts"),
+        (Namespace::Network, "net"),
+        (Namespace::Cgroup, "cgroup"),
+        (Namespace::Pid, "pid"),
+    ] {
+        if namespaces.contains(&ns) {
+            order.push((ns, name));
+        }
+    }
+    order.push((Namespace::Mount, "mnt"));
+    let root_path = format!("/proc/{pid}/root");
+    let root = File::open(&root_path).map_err(|e| InitError::os(format!("open {root_path}"), e))?;
+    let mut files = Vec::new();
+    for (ns, name) in order {
+        let path = format!("/proc/{pid}/ns/{name}");
+        let file = File::open(&path).map_err(|e| InitError::os(format!("open {path}"), e))?;
+        files.push((ns, file));
+    }
+    for (ns, file) in files {
+        // SAFETY: setns on an open namespace fd, single-threaded process.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), ns_flag(ns)) };
+        check(rc, || format!("setns {ns:?} of pid {pid}"))?;
+    }
+    // The container's root may be a mount moved over the namespace's root
+    // (no pivot_root out of an initramfs): take the init's root itself.
+    // SAFETY: fchdir to an open directory fd, then chroot to it.
+    unsafe {
+        check(libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root)), || {
+            "fchdir to the container root".into()
+        })?;
+        check(libc::chroot(c".".as_ptr()), || {
+            "chroot to the container root".into()
+        })
+    }
+}

@@ -1,0 +1,379 @@
+//! The container's file system view, built in its new mount namespace:
+//! the rootfs (a directory of the virtio-fs share) bound onto itself, the
+//! default and spec mounts under it, device nodes, then pivot_root (or, when
+//! the guest's root is the initramfs, which pivot_root refuses, a move onto
+//! `/` plus chroot), masked and read-only paths, read-only root, hostname
+//! and sysctls.
+
+use std::ffi::CString;
+use std::os::unix::fs::symlink;
+use std::path::{Component, Path, PathBuf};
+
+use agent_protocol::container::{ContainerConfig, Mount, Namespace};
+
+use super::mountopts::MountOpts;
+use super::{check, InitError, Result};
+
+fn cstr(s: impl AsRef<[u8]>) -> Result<CString> {
+    CString::new(s.as_ref().to_vec()).map_err(|_| InitError::Msg("path with a NUL byte".into()))
+}
+
+fn path_cstr(p: &Path) -> Result<CString> {
+    cstr(p.as_os_str().as_encoded_bytes())
+}
+
+/// mount(2) with optional strings.
+fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: &str,
+) -> Result<()> {
+    let src = source.map(cstr).transpose()?;
+    let fst = fstype.map(cstr).transpose()?;
+    let tgt = path_cstr(target)?;
+    let dat = cstr(data)?;
+    // SAFETY: every pointer is a valid C string (or null) alive for the call.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            tgt.as_ptr(),
+            fst.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            if data.is_empty() {
+                std::ptr::null()
+            } else {
+                dat.as_ptr().cast()
+            },
+        )
+    };
+    check(rc, || {
+        format!(
+            "mount {} on {} (type {})",
+            source.unwrap_or("none"),
+            target.display(),
+            fstype.unwrap_or("none")
+        )
+    })
+}
+
+/// `root` joined with a container path, refusing `..` components, then
+/// checked (once it exists) to resolve inside `root`.
+fn in_root(root: &Path, dest: &str) -> Result<PathBuf> {
+    let mut out = root.to_path_buf();
+    for c in Path::new(dest).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir => {}
+            _ => {
+                return Err(InitError::Msg(format!(
+                    "mount destination {dest:?} has '..'"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn ensure_inside(root: &Path, path: &Path) -> Result<()> {
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| InitError::os(format!("resolve {}", path.display()), e))?;
+    let real_root =
+        std::fs::canonicalize(root).map_err(|e| InitError::os("resolve the rootfs", e))?;
+    if real.starts_with(&real_root) {
+        Ok(())
+    } else {
+        Err(InitError::Msg(format!(
+            "{} resolves outside the container's rootfs",
+            path.display()
+        )))
+    }
+}
+
+fn default_mounts() -> Vec<Mount> {
+    let m = |dest: &str, fstype: &str, opts: &[&str]| Mount {
+        destination: dest.into(),
+        source: Some(fstype.into()),
+        fstype: Some(fstype.into()),
+        options: opts.iter().map(|s| s.to_string()).collect(),
+    };
+    vec![
+        m("/proc", "proc", &["nosuid", "noexec", "nodev"]),
+        m(
+            "/dev",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        m(
+            "/dev/pts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ],
+        ),
+        m(
+            "/dev/shm",
+            "tmpfs",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        m("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+        m("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+    ]
+}
+
+/// The mounts to make: the defaults the spec does not override, then the spec's.
+fn all_mounts(spec: &[Mount]) -> Vec<Mount> {
+    let mut out: Vec<Mount> = default_mounts()
+        .into_iter()
+        .filter(|d| !spec.iter().any(|m| m.destination == d.destination))
+        .collect();
+    out.extend(spec.iter().cloned());
+    out
+}
+
+fn mount_one(root: &Path, m: &Mount) -> Result<()> {
+    let dest = in_root(root, &m.destination)?;
+    let opts = MountOpts::parse(&m.options);
+    let fstype = m.fstype.as_deref().unwrap_or("");
+    if opts.bind || fstype == "bind" {
+        let source = m.source.as_deref().ok_or_else(|| {
+            InitError::Msg(format!("bind mount on {} has no source", m.destination))
+        })?;
+        let meta = std::fs::metadata(source)
+            .map_err(|e| InitError::os(format!("bind mount source {source}"), e))?;
+        make_target(&dest, meta.is_dir())?;
+        ensure_inside(root, &dest)?;
+        let rec = if opts.recursive { libc::MS_REC } else { 0 };
+        mount(Some(source), &dest, None, libc::MS_BIND | rec, "")?;
+        if opts.flags != 0 {
+            let flags = libc::MS_BIND | libc::MS_REMOUNT | rec | opts.flags;
+            mount(None, &dest, None, flags, "")?;
+        }
+    } else {
+        make_target(&dest, true)?;
+        ensure_inside(root, &dest)?;
+        let fstype = if fstype == "cgroup" {
+            "cgroup2"
+        } else {
+            fstype
+        };
+        let source = m.source.as_deref().unwrap_or(fstype);
+        mount(Some(source), &dest, Some(fstype), opts.flags, &opts.data)?;
+    }
+    if opts.propagation != 0 {
+        mount(None, &dest, None, opts.propagation, "")?;
+    }
+    Ok(())
+}
+
+fn make_target(dest: &Path, dir: bool) -> Result<()> {
+    if dir {
+        std::fs::create_dir_all(dest)
+            .map_err(|e| InitError::os(format!("mkdir {}", dest.display()), e))
+    } else {
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| InitError::os(format!("mkdir {}", parent.display()), e))?;
+        }
+        if !dest.exists() {
+            std::fs::File::create(dest)
+                .map_err(|e| InitError::os(format!("create {}", dest.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Standard device nodes in the container's /dev (bound from the guest's
+/// when mknod is refused), and the usual symlinks.
+fn populate_dev(root: &Path, terminal: bool) -> Result<()> {
+    let dev = root.join("dev");
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        let path = dev.join(name);
+        if path.exists() {
+            continue;
+        }
+        let c = path_cstr(&path)?;
+        // SAFETY: valid path; a character device node of a fixed number.
+        let rc = unsafe {
+            libc::mknod(
+                c.as_ptr(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(major, minor),
+            )
+        };
+        if rc == 0 {
+            // SAFETY: valid path; mknod's mode was filtered by the umask.
+            unsafe { libc::chmod(c.as_ptr(), 0o666) };
+        } else {
+            make_target(&path, false)?;
+            mount(
+                Some(&format!("/dev/{name}")),
+                &path,
+                None,
+                libc::MS_BIND,
+                "",
+            )?;
+        }
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let path = dev.join(link);
+        if std::fs::symlink_metadata(&path).is_err() {
+            symlink(target, &path)
+                .map_err(|e| InitError::os(format!("symlink {}", path.display()), e))?;
+        }
+    }
+    if terminal {
+        // The console is the process's terminal (its stdin is the pty slave).
+        let pty = std::fs::read_link("/proc/self/fd/0")
+            .map_err(|e| InitError::os("find the terminal", e))?;
+        let console = dev.join("console");
+        make_target(&console, false)?;
+        mount(pty.to_str(), &console, None, libc::MS_BIND, "")?;
+    }
+    Ok(())
+}
+
+/// Makes `root` the process's `/`.
+fn enter_root(root: &Path) -> Result<()> {
+    let c = path_cstr(root)?;
+    // SAFETY: chdir to a valid path.
+    check(unsafe { libc::chdir(c.as_ptr()) }, || {
+        "chdir to the rootfs".into()
+    })?;
+    // SAFETY: pivot_root(".", ".") stacks the old root under the new one.
+    let rc = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
+    if rc == 0 {
+        // SAFETY: detaching the old root, now stacked on `.`.
+        let rc = unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) };
+        check(rc, || "detach the old root".into())?;
+    } else {
+        // The guest's root is the initramfs, which pivot_root refuses.
+        mount(root.to_str(), Path::new("/"), None, libc::MS_MOVE, "")?;
+        // SAFETY: chroot to the moved mount we are in.
+        check(unsafe { libc::chroot(c".".as_ptr()) }, || "chroot".into())?;
+    }
+    // SAFETY: chdir to a constant path.
+    check(unsafe { libc::chdir(c"/".as_ptr()) }, || "chdir /".into())
+}
+
+fn mask(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    match std::fs::metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => mount(Some("tmpfs"), p, Some("tmpfs"), libc::MS_RDONLY, ""),
+        Ok(_) => mount(Some("/dev/null"), p, None, libc::MS_BIND, ""),
+    }
+}
+
+fn readonly(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    if !p.exists() {
+        return Ok(());
+    }
+    mount(Some(path), p, None, libc::MS_BIND | libc::MS_REC, "")?;
+    let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC;
+    mount(None, p, None, flags, "")
+}
+
+/// Builds the container's view; runs in the container's new mount namespace.
+pub fn build(config: &ContainerConfig, terminal: bool) -> Result<()> {
+    let root = Path::new(&config.rootfs);
+    if !root.is_dir() {
+        return Err(InitError::Msg(format!(
+            "rootfs {} is not a directory",
+            config.rootfs
+        )));
+    }
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        "",
+    )?;
+    mount(
+        config.rootfs.as_str().into(),
+        root,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        "",
+    )?;
+    for m in all_mounts(&config.mounts) {
+        mount_one(root, &m)?;
+    }
+    populate_dev(root, terminal)?;
+    enter_root(root)?;
+    if config.namespaces.contains(&Namespace::Uts) {
+        if let Some(name) = &config.hostname {
+            // SAFETY: pointer and length of a live string.
+            let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
+            check(rc, || format!("sethostname {name}"))?;
+        }
+    }
+    for (key, value) in &config.sysctl {
+        if key.contains("..") || key.contains('/') {
+            return Err(InitError::Msg(format!("invalid sysctl {key}")));
+        }
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| InitError::os(format!("sysctl {key}"), e))?;
+    }
+    for p in &config.readonly_paths {
+        readonly(p)?;
+    }
+    for p in &config.masked_paths {
+        mask(p)?;
+    }
+    if config.readonly_rootfs {
+        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+        mount(None, Path::new("/"), None, flags, "")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_stay_in_the_root() {
+        let root = Path::new("/r");
+        assert_eq!(in_root(root, "/proc").unwrap(), Path::new("/r/proc"));
+        assert_eq!(in_root(root, "dev/./pts").unwrap(), Path::new("/r/dev/pts"));
+        assert!(in_root(root, "/../etc").is_err());
+    }
+
+    #[test]
+    fn spec_mounts_override_defaults() {
+        let spec = vec![Mount {
+            destination: "/dev/shm".into(),
+            source: Some("shm".into()),
+            fstype: Some("tmpfs".into()),
+            options: vec!["size=1m".into()],
+        }];
+        let all = all_mounts(&spec);
+        assert_eq!(
+            all.iter().filter(|m| m.destination == "/dev/shm").count(),
+            1
+        );
+        assert_eq!(all.last().unwrap().options, ["size=1m"]);
+        assert!(all.iter().any(|m| m.destination == "/proc"));
+    }
+}
