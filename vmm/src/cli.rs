@@ -228,15 +228,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hull-cli-fs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.display();
-        let Command::Run { config, .. } =
-            parse(args(&format!("--kernel k --fs rootfs={d} --fs=data={d}:ro"))).unwrap()
-        else {
+        let Command::Run { config, .. } = parse(args(&format!(
+            "--kernel k --fs rootfs={d} --fs=data={d}:ro"
+        )))
+        .unwrap() else {
             panic!()
         };
         assert_eq!(config.fs.len(), 2);
-        assert_eq!((config.fs[0].tag.as_str(), config.fs[0].readonly), ("rootfs", false));
+        assert_eq!(
+            (config.fs[0].tag.as_str(), config.fs[0].readonly),
+            ("rootfs", false)
+        );
         assert_eq!(config.fs[0].shared_dir, dir);
-        assert_eq!((config.fs[1].tag.as_str(), config.fs[1].readonly), ("data", true));
+        assert_eq!(
+            (config.fs[1].tag.as_str(), config.fs[1].readonly),
+            ("data", true)
+        );
         assert_eq!(config.fs[1].shared_dir, dir);
         let long = "t".repeat(37);
         for bad in [

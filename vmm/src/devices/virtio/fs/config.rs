@@ -90,9 +90,17 @@ mod tests {
         let dir = tempdir("tag");
         assert!(FsConfig::new("rootfs", &dir, false).is_ok());
         assert!(FsConfig::new("a".repeat(36), &dir, false).is_ok());
-        for bad in [String::new(), "a".repeat(37), "ro\0ot".into(), "é".repeat(19)] {
+        for bad in [
+            String::new(),
+            "a".repeat(37),
+            "ro\0ot".into(),
+            "é".repeat(19),
+        ] {
             assert!(
-                matches!(FsConfig::new(bad.clone(), &dir, false), Err(FsError::InvalidTag(_))),
+                matches!(
+                    FsConfig::new(bad.clone(), &dir, false),
+                    Err(FsError::InvalidTag(_))
+                ),
                 "{bad:?}"
             );
         }

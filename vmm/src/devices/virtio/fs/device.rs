@@ -9,7 +9,9 @@ use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::event_handler::{FsServer, Worker};
-use super::{FsConfig, FsError, FsStats, ShareFs, CONFIG_SPACE_LEN, NUM_REQUEST_QUEUES, QUEUE_SIZE, TAG_LEN};
+use super::{
+    FsConfig, FsError, FsStats, ShareFs, CONFIG_SPACE_LEN, NUM_REQUEST_QUEUES, QUEUE_SIZE, TAG_LEN,
+};
 use crate::devices::virtio::{
     expect_queues, ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_FS,
 };
@@ -103,7 +105,9 @@ impl VirtioDevice for Fs {
         if self.running.is_some() {
             return Err(ActivateError::AlreadyActive);
         }
-        let queues = Vec::from(expect_queues::<{ 1 + NUM_REQUEST_QUEUES as usize }>(queues)?);
+        let queues = Vec::from(expect_queues::<{ 1 + NUM_REQUEST_QUEUES as usize }>(
+            queues,
+        )?);
         let kick = Arc::new(EventFd::new(EFD_NONBLOCK)?);
         let stop = Arc::new(EventFd::new(EFD_NONBLOCK)?);
         let worker = Worker::new(

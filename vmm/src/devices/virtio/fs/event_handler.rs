@@ -44,7 +44,10 @@ impl Worker {
         stats: Arc<FsStats>,
     ) -> std::io::Result<Self> {
         let epoll = Epoll::new()?;
-        for (fd, token) in [(kick.as_raw_fd(), TOKEN_KICK), (stop.as_raw_fd(), TOKEN_STOP)] {
+        for (fd, token) in [
+            (kick.as_raw_fd(), TOKEN_KICK),
+            (stop.as_raw_fd(), TOKEN_STOP),
+        ] {
             epoll.ctl(
                 ControlOperation::Add,
                 fd,

@@ -264,7 +264,13 @@ impl FileSystem for ShareFs {
             fuse_flags,
         )
     }
-    fn flush(&self, ctx: &Context, inode: Inode, handle: Handle, lock_owner: u64) -> io::Result<()> {
+    fn flush(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        lock_owner: u64,
+    ) -> io::Result<()> {
         self.inner.flush(ctx, inode, handle, lock_owner)
     }
     fn fsync(&self, ctx: &Context, inode: Inode, datasync: bool, handle: Handle) -> io::Result<()> {
@@ -371,7 +377,13 @@ impl FileSystem for ShareFs {
     ) -> io::Result<()> {
         self.inner.fsyncdir(ctx, inode, datasync, handle)
     }
-    fn releasedir(&self, ctx: &Context, inode: Inode, flags: u32, handle: Handle) -> io::Result<()> {
+    fn releasedir(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        flags: u32,
+        handle: Handle,
+    ) -> io::Result<()> {
         self.inner.releasedir(ctx, inode, flags, handle)
     }
     fn access(&self, ctx: &Context, inode: Inode, mask: u32) -> io::Result<()> {

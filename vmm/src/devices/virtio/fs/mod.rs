@@ -28,6 +28,8 @@ pub mod event_handler;
 pub mod filesystem;
 
 #[cfg(test)]
+mod escape_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fuse_backend_rs::abi::fuse_abi::{
-    EntryOut, InHeader, InitIn, InitOut, MkdirIn, OpenIn, OpenOut, Opcode, OutHeader, WriteIn,
+    EntryOut, InHeader, InitIn, InitOut, MkdirIn, Opcode, OpenIn, OpenOut, OutHeader, WriteIn,
     KERNEL_MINOR_VERSION, KERNEL_VERSION, ROOT_ID,
 };
 use virtio_queue::{Queue, QueueT};
@@ -151,7 +151,10 @@ impl Guest {
         let (hdr, body) = guest.call(Opcode::Init, ROOT_ID, init.as_slice());
         assert_eq!(hdr.error, 0);
         let out = InitOut::from_slice(&body[..std::mem::size_of::<InitOut>()]).unwrap();
-        assert_eq!((out.major, out.minor), (KERNEL_VERSION, KERNEL_MINOR_VERSION));
+        assert_eq!(
+            (out.major, out.minor),
+            (KERNEL_VERSION, KERNEL_MINOR_VERSION)
+        );
         guest
     }
 
@@ -172,7 +175,9 @@ impl Guest {
         let len = msg.len() as u32;
         let used = self.raw(&[(REQ_BUF, len, 0), (REPLY_BUF, BUF_LEN, F_WRITE)]);
         let mut reply = vec![0u8; used as usize];
-        self.mem.read_slice(&mut reply, GuestAddress(REPLY_BUF)).unwrap();
+        self.mem
+            .read_slice(&mut reply, GuestAddress(REPLY_BUF))
+            .unwrap();
         let hdr = *OutHeader::from_slice(&reply[..HDR_LEN]).unwrap();
         assert_eq!(hdr.unique, self.unique);
         assert_eq!(hdr.len, used, "used length is the reply length");
@@ -260,7 +265,13 @@ fn device_thread_serves_a_kick_and_interrupts() {
     let irq = Arc::new(Interrupt::new().unwrap());
     let queues = vec![Ring { base: 0 }.queue(), req.queue()];
     dev.activate(m.clone(), Arc::clone(&irq), queues).unwrap();
-    req.post(&m, &[(REQ_BUF, msg.len() as u32, 0), (REPLY_BUF, BUF_LEN, F_WRITE)]);
+    req.post(
+        &m,
+        &[
+            (REQ_BUF, msg.len() as u32, 0),
+            (REPLY_BUF, BUF_LEN, F_WRITE),
+        ],
+    );
     dev.queue_notify(REQUEST_QUEUE as u32);
     let mut pfd = libc::pollfd {
         fd: std::os::fd::AsRawFd::as_raw_fd(irq.eventfd()),
@@ -307,8 +318,14 @@ fn malformed_chains_are_counted_not_served() {
     assert_eq!(g.raw(&[(REQ_BUF, len, F_WRITE)]), 0);
     assert_eq!(g.bad(), 2);
     // Buffers outside guest memory.
-    assert_eq!(g.raw(&[(0xfff_0000, len, 0), (REPLY_BUF, BUF_LEN, F_WRITE)]), 0);
-    assert_eq!(g.raw(&[(REQ_BUF, len, 0), (0xfff_0000, BUF_LEN, F_WRITE)]), 0);
+    assert_eq!(
+        g.raw(&[(0xfff_0000, len, 0), (REPLY_BUF, BUF_LEN, F_WRITE)]),
+        0
+    );
+    assert_eq!(
+        g.raw(&[(REQ_BUF, len, 0), (0xfff_0000, BUF_LEN, F_WRITE)]),
+        0
+    );
     assert_eq!(g.bad(), 4);
     // A good request with no room for the reply.
     assert_eq!(g.raw(&[(REQ_BUF, len, 0)]), 0);
@@ -321,7 +338,10 @@ fn malformed_chains_are_counted_not_served() {
     let mut odd = request(Opcode::Lookup, ROOT_ID, g.unique, &[]);
     odd[4..8].copy_from_slice(&9999u32.to_le_bytes());
     g.mem.write_slice(&odd, GuestAddress(REQ_BUF)).unwrap();
-    let used = g.raw(&[(REQ_BUF, odd.len() as u32, 0), (REPLY_BUF, BUF_LEN, F_WRITE)]);
+    let used = g.raw(&[
+        (REQ_BUF, odd.len() as u32, 0),
+        (REPLY_BUF, BUF_LEN, F_WRITE),
+    ]);
     let hdr: OutHeader = g.mem.read_obj(GuestAddress(REPLY_BUF)).unwrap();
     assert_eq!((used as usize, hdr.error), (HDR_LEN, -libc::ENOSYS));
     std::fs::remove_dir_all(dir).unwrap();
