@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::devices::virtio::fs::FsConfig;
 use crate::vm::{Console, VmConfig};
 
 pub const USAGE: &str = "\
 usage: hull-vmm --kernel VMLINUX [--initrd CPIO] [--cmdline ARGS] [--mem MIB] [--cpus N]
-                [--console FILE|-|none] [--timeout SECONDS] [--rng] [--vsock CID:PATH] [--timings]
+                [--console FILE|-|none] [--timeout SECONDS] [--rng] [--vsock CID:PATH]
+                [--fs TAG=DIR[:ro]]... [--timings]
 
 Boots a KVM microVM straight into an uncompressed PVH vmlinux and exits when
 the guest powers off: 0 for a clean power-off, 1 when the guest panicked,
@@ -24,6 +26,9 @@ reset, triple-faulted or the VMM failed, 2 for bad arguments.
   --vsock CID:PATH   attach a virtio-vsock device with guest CID, host side the Unix
                      socket PATH (CONNECT <port> to reach the guest; guest connections
                      to CID 2 port P go to PATH_P)
+  --fs TAG=DIR[:ro]  share the host directory DIR over virtio-fs under the mount tag
+                     TAG (1 to 36 bytes), read-only with :ro; repeatable. In the
+                     guest: mount -t virtiofs TAG /mnt
   --timings          print JSON lines of boot timings and memory on stderr
 ";
 
@@ -63,6 +68,26 @@ where
         value: value.into(),
         reason: e.to_string(),
     })
+}
+
+/// `TAG=DIR[:ro]`, validated (the directory must exist).
+fn fs_share(flag: &str, value: &str) -> Result<FsConfig, CliError> {
+    let invalid = |reason: String| CliError::Invalid {
+        flag: flag.into(),
+        value: value.into(),
+        reason,
+    };
+    let (tag, dir) = value
+        .split_once('=')
+        .ok_or_else(|| invalid("expected TAG=DIR[:ro]".into()))?;
+    let (dir, readonly) = match dir.strip_suffix(":ro") {
+        Some(dir) => (dir, true),
+        None => (dir, false),
+    };
+    if dir.is_empty() {
+        return Err(invalid("expected TAG=DIR[:ro]".into()));
+    }
+    FsConfig::new(tag, dir, readonly).map_err(|e| invalid(e.to_string()))
 }
 
 /// Parses the arguments after the program name.
@@ -119,6 +144,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 })?;
                 config.vsock = Some((number(&flag, cid)?, PathBuf::from(path)));
             }
+            "--fs" => config.fs.push(fs_share(&flag, &value()?)?),
             _ => return Err(CliError::Unknown(arg)),
         }
     }
@@ -195,5 +221,46 @@ mod tests {
             CliError::Unknown("--bogus".into())
         );
         assert!(matches!(parse(args("--help")), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn fs_shares_are_repeatable_and_validated() {
+        let dir = std::env::temp_dir().join(format!("hull-cli-fs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let Command::Run { config, .. } = parse(args(&format!(
+            "--kernel k --fs rootfs={d} --fs=data={d}:ro"
+        )))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(config.fs.len(), 2);
+        assert_eq!(
+            (config.fs[0].tag.as_str(), config.fs[0].readonly),
+            ("rootfs", false)
+        );
+        assert_eq!(config.fs[0].shared_dir, dir);
+        assert_eq!(
+            (config.fs[1].tag.as_str(), config.fs[1].readonly),
+            ("data", true)
+        );
+        assert_eq!(config.fs[1].shared_dir, dir);
+        let long = "t".repeat(37);
+        for bad in [
+            format!("{d}"),
+            format!("={d}"),
+            "t=".to_string(),
+            "t=:ro".to_string(),
+            format!("{long}={d}"),
+            format!("t={d}/missing"),
+        ] {
+            let a = args(&format!("--kernel k --fs {bad}"));
+            assert!(matches!(parse(a), Err(CliError::Invalid { .. })), "{bad}");
+        }
+        assert_eq!(
+            parse(args("--kernel k --fs")).unwrap_err(),
+            CliError::MissingValue("--fs".into())
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -26,7 +26,11 @@ use crate::devices::legacy::serial::{self, ConsoleOutput, SerialConsole};
 use crate::devices::legacy::{event_port::EventPort, i8042::I8042};
 use crate::devices::legacy::{I8042_PORT, SERIAL_IRQ, SERIAL_PORT};
 use crate::devices::virtio::{
-    mmio::MmioTransport, rng::Rng, vsock::Vsock, Interrupt, VirtioDevice,
+    fs::{Fs, FsConfig},
+    mmio::MmioTransport,
+    rng::Rng,
+    vsock::Vsock,
+    Interrupt, VirtioDevice,
 };
 use crate::memory;
 use crate::vcpu::{self, Vcpu, VcpuError};
@@ -62,6 +66,8 @@ pub struct VmConfig {
     pub rng: bool,
     /// Attach a virtio-vsock device: guest CID and the host Unix socket path.
     pub vsock: Option<(u64, PathBuf)>,
+    /// virtio-fs shares, one device each.
+    pub fs: Vec<FsConfig>,
 }
 
 impl Default for VmConfig {
@@ -76,6 +82,7 @@ impl Default for VmConfig {
             timeout: None,
             rng: false,
             vsock: None,
+            fs: Vec::new(),
         }
     }
 }
@@ -345,6 +352,10 @@ impl Vm {
             let vsock =
                 Vsock::new(*cid, uds.clone()).map_err(|e| VmError::Virtio(e.to_string()))?;
             devices.push(Arc::new(Mutex::new(vsock)));
+        }
+        for share in &config.fs {
+            let fs = Fs::new(share.clone()).map_err(|e| VmError::Virtio(e.to_string()))?;
+            devices.push(Arc::new(Mutex::new(fs)));
         }
         let device_args = attach_virtio(&vm, &mem, &mut mmio_bus, devices)?;
 

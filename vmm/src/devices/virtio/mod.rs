@@ -12,6 +12,7 @@
 //! interrupt status bits the guest reads from `InterruptStatus` and an
 //! [`EventFd`] the VMM registers as a KVM irqfd.
 
+pub mod fs;
 pub mod mmio;
 pub mod rng;
 pub mod vsock;
