@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use agent_protocol::{parse_ready_line, Ready};
 
+pub mod bundle;
+
 /// Wall-clock limit for one VM run, generous for the 10-30x slower test host.
 pub const VM_DEADLINE: Duration = Duration::from_secs(240);
 
