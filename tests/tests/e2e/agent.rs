@@ -286,3 +286,46 @@ fn agent_runs_containers_from_the_virtio_fs_share() {
     let run = vm.finish();
     assert!(run.status.success(), "{run:?}");
 }
+
+#[test]
+fn vsock_holds_hundreds_of_connections_at_once() {
+    let scratch = Scratch::tmp("agent-many");
+    let share = scratch.0.join("share");
+    busybox_rootfs(&share.join("c"));
+    let uds = scratch.0.join("v.sock");
+    let mut args = boot_args(2, 256);
+    args.extend([
+        "--vsock".into(),
+        format!("3:{}", uds.display()),
+        "--fs".into(),
+        format!("hullshare={}", share.display()),
+    ]);
+    let mut vm = Live::spawn(&args);
+    assert!(
+        vm.wait_ready().is_some(),
+        "agent never ready: {:?}",
+        vm.finish()
+    );
+    // 300 control sessions open at the same time, each answering in turn.
+    let mut sessions: Vec<Control> = (0..300).map(|_| Control::open(&uds)).collect();
+    for (i, c) in sessions.iter_mut().enumerate().rev() {
+        let r = c.ask(Request::Stats {
+            container_id: format!("none{i}"),
+        });
+        assert!(
+            matches!(
+                r,
+                Response::Error {
+                    code: ErrorCode::NotFound,
+                    ..
+                }
+            ),
+            "{i}: {r:?}"
+        );
+    }
+    drop(sessions);
+    let mut ctl = Control::open(&uds);
+    assert_eq!(ctl.ask(Request::PowerOff), Response::Ok);
+    let run = vm.finish();
+    assert!(run.status.success(), "{run:?}");
+}
