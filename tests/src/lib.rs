@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use agent_protocol::{parse_ready_line, Ready};
 
 pub mod bundle;
+pub mod run;
 
 /// Wall-clock limit for one VM run, generous for the 10-30x slower test host.
 pub const VM_DEADLINE: Duration = Duration::from_secs(240);
@@ -20,7 +21,7 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn artifact(var: &str, default: &str) -> PathBuf {
+pub(crate) fn artifact(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var)
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(default))
@@ -121,7 +122,7 @@ impl Run {
 }
 
 /// Appends one line to the boot log named by HULL_E2E_BOOT_LOG.
-fn record_boot(what: &str) {
+pub(crate) fn record_boot(what: &str) {
     if let Some(path) = std::env::var_os("HULL_E2E_BOOT_LOG") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)

@@ -3,3 +3,4 @@
 mod agent;
 mod boot;
 mod control;
+mod run;

@@ -1,0 +1,272 @@
+//! `hull run` end to end: an OCI bundle (busybox rootfs) run in a microVM,
+//! its stdio, exit status, identity, file sharing, and failures.
+
+use std::path::Path;
+
+use hull_e2e::bundle::{busybox_bundle, write_config, Spec};
+use hull_e2e::run::{assert_cleaned_up, hull_run, HullRun};
+use hull_e2e::Scratch;
+
+fn id(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+/// A bundle in tmpfs (the test host's 9p cannot be shared again cleanly).
+fn bundle(name: &str, spec: &Spec) -> Scratch {
+    let scratch = Scratch::tmp(name);
+    busybox_bundle(&scratch.0, spec);
+    scratch
+}
+
+#[test]
+fn stdout_and_stderr_stay_apart_and_complete() {
+    let spec = Spec::new(&[
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2; echo err2 >&2",
+    ]);
+    let b = bundle("stdio", &spec);
+    let id = id("stdio");
+    let out = hull_run(&b.0, &id, None);
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout_str(), "out1\nout2\n");
+    assert_eq!(out.stderr, "err1\nerr2\n");
+    assert!(out.timings.is_some(), "no timings: {out:?}");
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn exit_codes_come_back_exactly() {
+    let b = bundle("codes", &Spec::new(&["true"]));
+    for code in [0, 1, 42] {
+        write_config(&b.0, &Spec::new(&["sh", "-c", &format!("exit {code}")]));
+        let id = id(&format!("code{code}"));
+        let out = hull_run(&b.0, &id, None);
+        assert_eq!(out.code(), Some(code), "{out:?}");
+        assert_cleaned_up(&id);
+    }
+}
+
+#[test]
+fn death_by_signal_is_128_plus_the_signal() {
+    let b = bundle("signals", &Spec::new(&["true"]));
+    for (sig, code) in [("KILL", 137), ("TERM", 143)] {
+        // Without a pid namespace the shell is not an init, so it can die of
+        // a signal it does not handle.
+        let mut spec = Spec::new(&["sh", "-c", &format!("kill -{sig} $$")]);
+        spec.namespaces = vec!["ipc", "uts", "mount"];
+        write_config(&b.0, &spec);
+        let id = id(&format!("sig{sig}"));
+        let out = hull_run(&b.0, &id, None);
+        assert_eq!(out.code(), Some(code), "{out:?}");
+        assert_cleaned_up(&id);
+    }
+}
+
+#[test]
+fn a_signal_to_hull_run_reaches_the_workload() {
+    let mut spec = Spec::new(&["sh", "-c", "echo up; exec sleep 1000"]);
+    spec.namespaces = vec!["ipc", "uts", "mount"];
+    let b = bundle("fwd", &spec);
+    let id = id("fwd");
+    let run = HullRun::start(&b.0, &id, None);
+    // The workload says "up" once it runs; only then is SIGTERM sent.
+    run.wait_for_stdout("up\n");
+    // SAFETY: plain kill of our own child.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
+    let out = run.finish();
+    assert_eq!(out.code(), Some(143), "{out:?}");
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn env_cwd_user_and_hostname_are_the_specs() {
+    let mut spec = Spec::new(&["sh", "-c", "echo $FOO; pwd; id -u; id -g; id -G; hostname"]);
+    spec.env.push("FOO=bar baz".into());
+    spec.cwd = "/home/user".into();
+    spec.uid = 1000;
+    spec.gid = 1000;
+    spec.hostname = "box".into();
+    let b = bundle("ident", &spec);
+    let id = id("ident");
+    let out = hull_run(&b.0, &id, None);
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout_str(),
+        "bar baz\n/home/user\n1000\n1000\n1000\nbox\n"
+    );
+    assert_cleaned_up(&id);
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn ten_mib_of_stdin_comes_back_byte_exact() {
+    let b = bundle("stdin", &Spec::new(&["cat"]));
+    let data = pattern(10 << 20, 7);
+    let id = id("stdin");
+    let out = hull_run(&b.0, &id, Some(data.clone()));
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout == data,
+        "stdout differs ({} bytes)",
+        out.stdout.len()
+    );
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn hundred_mib_of_stdout_byte_exact() {
+    let b = bundle("bulk", &Spec::new(&["cat", "/data"]));
+    let data = pattern(100 << 20, 11);
+    std::fs::write(b.0.join("rootfs/data"), &data).unwrap();
+    let id = id("bulk");
+    let started = std::time::Instant::now();
+    let out = hull_run(&b.0, &id, None);
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout == data,
+        "stdout differs ({} bytes)",
+        out.stdout.len()
+    );
+    eprintln!(
+        "e2e: 100 MiB through stdout in {secs:.1}s ({:.1} MiB/s, boot included)",
+        100.0 / secs
+    );
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn files_are_shared_both_ways_through_the_rootfs() {
+    let spec = Spec::new(&["sh", "-c", "cat /from-host; echo from-guest > /from-guest"]);
+    let b = bundle("share", &spec);
+    std::fs::write(b.0.join("rootfs/from-host"), "hello from the host\n").unwrap();
+    let id = id("share");
+    let out = hull_run(&b.0, &id, None);
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout_str(), "hello from the host\n");
+    let back = std::fs::read_to_string(b.0.join("rootfs/from-guest")).unwrap();
+    assert_eq!(back, "from-guest\n");
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn the_guest_cannot_reach_host_files_outside_the_rootfs() {
+    let spec = Spec::new(&[
+        "sh",
+        "-c",
+        "cat /leak /../../../secret /../secret 2>/dev/null; ls -a /.. | tr '\\n' ' '",
+    ]);
+    let b = bundle("escape", &spec);
+    let secret = b.0.join("secret");
+    std::fs::write(&secret, "TOP-SECRET-HOST-FILE\n").unwrap();
+    std::os::unix::fs::symlink(&secret, b.0.join("rootfs/leak")).unwrap();
+    let id = id("escape");
+    let out = hull_run(&b.0, &id, None);
+    assert!(!out.stdout_str().contains("TOP-SECRET"), "{out:?}");
+    assert!(
+        out.stdout_str().contains("bin"),
+        "the listing of / is missing: {out:?}"
+    );
+    assert!(!out.stdout_str().contains("config.json"), "{out:?}");
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn a_readonly_rootfs_refuses_writes() {
+    let mut spec = Spec::new(&["sh", "-c", "touch /newfile"]);
+    spec.readonly = true;
+    let b = bundle("ro", &spec);
+    let id = id("ro");
+    let out = hull_run(&b.0, &id, None);
+    assert_ne!(out.code(), Some(0), "{out:?}");
+    assert!(out.stderr.contains("Read-only file system"), "{out:?}");
+    assert!(!Path::new(&b.0.join("rootfs/newfile")).exists());
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn a_missing_command_is_a_clear_error() {
+    let b = bundle("missing", &Spec::new(&["no-such-command"]));
+    let id = id("missing");
+    let out = hull_run(&b.0, &id, None);
+    assert_ne!(out.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("executable file not found in $PATH: no-such-command"),
+        "{out:?}"
+    );
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn four_sandboxes_at_once() {
+    let runs: Vec<(String, Scratch, HullRun)> = (0..4)
+        .map(|i| {
+            let spec = Spec::new(&["sh", "-c", &format!("echo sandbox {i}; cat /proc/1/comm")]);
+            let b = bundle(&format!("four{i}"), &spec);
+            let id = id(&format!("four{i}"));
+            let run = HullRun::start(&b.0, &id, None);
+            (id, b, run)
+        })
+        .collect();
+    for (i, (id, _b, run)) in runs.into_iter().enumerate() {
+        let out = run.finish();
+        assert_eq!(out.code(), Some(0), "{out:?}");
+        assert_eq!(out.stdout_str(), format!("sandbox {i}\nsh\n"));
+        assert_cleaned_up(&id);
+    }
+}
+
+#[test]
+fn a_guest_that_dies_mid_run_is_reported() {
+    // In the guest's own pid namespace with CAP_SYS_BOOT, reboot(2) resets
+    // the VM under the running workload.
+    let mut spec = Spec::new(&["sh", "-c", "echo before; reboot -f; sleep 1000"]);
+    spec.namespaces = vec!["ipc", "uts", "mount"];
+    let b = bundle("crash", &spec);
+    let mut config = spec.config();
+    for set in ["bounding", "effective", "permitted"] {
+        config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push("CAP_SYS_BOOT".into());
+    }
+    std::fs::write(b.0.join("config.json"), config.to_string()).unwrap();
+    let id = id("crash");
+    let out = hull_run(&b.0, &id, None);
+    assert!(!out.timed_out, "{out:?}");
+    assert_ne!(out.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("sandbox VM exited unexpectedly"),
+        "{out:?}"
+    );
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn a_malformed_bundle_is_refused_without_booting() {
+    let b = bundle("badcfg", &Spec::new(&["true"]));
+    std::fs::write(b.0.join("config.json"), "{ \"process\": ").unwrap();
+    let id = id("badcfg");
+    let out = hull_run(&b.0, &id, None);
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("config.json"), "{out:?}");
+    std::fs::remove_dir_all(b.0.join("rootfs")).unwrap();
+    write_config(&b.0, &Spec::new(&["true"]));
+    let out = hull_run(&b.0, &id, None);
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("rootfs"), "{out:?}");
+    assert_cleaned_up(&id);
+}
