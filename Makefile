@@ -13,7 +13,7 @@ KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
 DEB_PKGS    := build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
 
-.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e bench-boot clean
+.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e bench-boot bench-container clean
 
 all: build
 
@@ -68,6 +68,9 @@ e2e: build
 
 bench-boot: build
 	bench/run-boot
+
+bench-container: build
+	bench/run-container
 
 clean:
 	$(CARGO) clean
