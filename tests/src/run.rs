@@ -157,7 +157,7 @@ impl HullRun {
         let timed_out = self.watchdog.disarm();
         let (timings, rest): (Vec<&str>, Vec<&str>) = stderr_all
             .lines()
-            .partition(|l| l.starts_with("{\"timings\""));
+            .partition(|l| l.starts_with('{') && l.contains("\"total_ms\""));
         let timings = timings.first().map(|s| s.to_string());
         if let Some(t) = timings.as_ref().filter(|t| t.contains("\"vm_boot_ms\"")) {
             record_boot(&format!("hull run {}: {t}", self.id));
