@@ -329,3 +329,97 @@ fn vsock_holds_hundreds_of_connections_at_once() {
     let run = vm.finish();
     assert!(run.status.success(), "{run:?}");
 }
+
+#[test]
+fn terminal_mode_uses_a_guest_pty_that_follows_resizes() {
+    let scratch = Scratch::tmp("agent-tty");
+    let share = scratch.0.join("share");
+    busybox_rootfs(&share.join("t"));
+    let uds = scratch.0.join("v.sock");
+    let mut args = boot_args(1, 256);
+    args.extend([
+        "--vsock".into(),
+        format!("3:{}", uds.display()),
+        "--fs".into(),
+        format!("hullshare={}", share.display()),
+    ]);
+    let mut vm = Live::spawn(&args);
+    assert!(
+        vm.wait_ready().is_some(),
+        "agent never ready: {:?}",
+        vm.finish()
+    );
+    let mut ctl = Control::open(&uds);
+    let mut cfg = config(
+        "t",
+        &[
+            "sh",
+            "-c",
+            "[ -t 0 ] && echo is-a-tty; stty size; read x; stty size",
+        ],
+    );
+    cfg.process.terminal = true;
+    cfg.process.console_size = Some(agent_protocol::container::WindowSize {
+        rows: 30,
+        cols: 100,
+    });
+    let created = ctl.ask(Request::Create {
+        container_id: "t".into(),
+        config: Box::new(cfg),
+        stdin: true,
+    });
+    assert!(matches!(created, Response::Created { .. }), "{created:?}");
+    let tty = attach(&uds, "t", None, Stream::Tty);
+    let mut input = tty.try_clone().unwrap();
+    let mut output = std::io::BufReader::new(tty);
+    assert_eq!(
+        ctl.ask(Request::Start {
+            container_id: "t".into(),
+            exec_id: None
+        }),
+        Response::Ok
+    );
+    let mut seen = String::new();
+    while !seen.contains("30 100") {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut output, &mut line).unwrap() > 0,
+            "{seen:?}"
+        );
+        seen.push_str(&line);
+    }
+    let size = agent_protocol::container::WindowSize {
+        rows: 40,
+        cols: 120,
+    };
+    let resized = ctl.ask(Request::ResizeTty {
+        container_id: "t".into(),
+        exec_id: None,
+        size,
+    });
+    assert_eq!(resized, Response::Ok);
+    input.write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    let _ = output.read_to_string(&mut rest);
+    seen.push_str(&rest);
+    let waited = ctl.ask(Request::Wait {
+        container_id: "t".into(),
+        exec_id: None,
+    });
+    assert_eq!(
+        waited,
+        Response::Exited {
+            status: ExitStatus::Code(0)
+        }
+    );
+    assert!(seen.contains("is-a-tty"), "{seen:?}");
+    assert!(seen.contains("40 120"), "{seen:?}");
+    assert_eq!(
+        ctl.ask(Request::Destroy {
+            container_id: "t".into()
+        }),
+        Response::Ok
+    );
+    assert_eq!(ctl.ask(Request::PowerOff), Response::Ok);
+    assert!(vm.finish().status.success());
+}
