@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+
+use crate::Global;
 use runtime::bundle::Bundle;
 use runtime::sandbox::run::{self, RunOptions, DEFAULT_OUTPUT_GRACE};
 use runtime::sandbox::stdio::HostStdio;
@@ -65,10 +67,11 @@ pub fn parse(args: &[String]) -> anyhow::Result<Args> {
 }
 
 /// Runs the container; the workload's exit status (128+N for signal N).
-pub fn main(args: &[String]) -> anyhow::Result<i32> {
+pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
     let args = parse(args)?;
     let bundle = Bundle::load(&args.bundle)?;
     let mut sandbox = SandboxConfig::new(&args.id, Artifacts::locate()?);
+    sandbox.state_root = global.root.clone();
     sandbox.mem_mib = args.mem_mib;
     sandbox.cpus = args.cpus;
     let opts = RunOptions {
