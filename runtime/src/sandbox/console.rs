@@ -10,62 +10,101 @@ use std::sync::{Arc, Mutex};
 
 use agent_protocol::{parse_ready_line, Ready, READY_LINE_PREFIX};
 
-/// Lines kept for error reports.
+/// Guest console lines kept for error reports.
 const TAIL_LINES: usize = 20;
-/// Longest line kept in the tail (the log has it whole).
+/// hull-vmm's own lines kept: the first ones (its error, before any usage
+/// text) and the last ones.
+const VMM_HEAD_LINES: usize = 3;
+const VMM_TAIL_LINES: usize = 3;
+/// Longest line kept for reports (the log has it whole).
 const TAIL_LINE_CHARS: usize = 400;
+
+/// Which of hull-vmm's outputs a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// stdout: the guest's serial console.
+    Guest,
+    /// stderr: hull-vmm's own messages.
+    Vmm,
+}
 
 #[derive(Debug, Default)]
 struct Inner {
     log: Option<File>,
-    tail: VecDeque<String>,
+    guest: VecDeque<String>,
+    vmm_head: Vec<String>,
+    vmm_tail: VecDeque<String>,
+    vmm_skipped: usize,
 }
 
 /// Shared between the reader threads and the sandbox.
 #[derive(Debug, Clone, Default)]
 pub struct Console(Arc<Mutex<Inner>>);
 
+fn keep_last(lines: &mut VecDeque<String>, max: usize, line: String) -> bool {
+    let full = lines.len() == max;
+    if full {
+        lines.pop_front();
+    }
+    lines.push_back(line);
+    full
+}
+
 impl Console {
     /// A console appending to `log` (none: keep only the tail).
     pub fn new(log: Option<File>) -> Self {
         Self(Arc::new(Mutex::new(Inner {
             log,
-            tail: VecDeque::new(),
+            ..Inner::default()
         })))
     }
 
-    fn push(&self, line: &str) {
+    fn push(&self, source: Source, line: &str) {
         let mut inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(log) = inner.log.as_mut() {
             // The log is best effort: a full disk must not stop the VM.
             let _ = writeln!(log, "{line}");
         }
-        if inner.tail.len() == TAIL_LINES {
-            inner.tail.pop_front();
+        let short: String = line.chars().take(TAIL_LINE_CHARS).collect();
+        match source {
+            Source::Guest => {
+                keep_last(&mut inner.guest, TAIL_LINES, short);
+            }
+            Source::Vmm if inner.vmm_head.len() < VMM_HEAD_LINES => inner.vmm_head.push(short),
+            Source::Vmm => {
+                if keep_last(&mut inner.vmm_tail, VMM_TAIL_LINES, short) {
+                    inner.vmm_skipped += 1;
+                }
+            }
         }
-        inner
-            .tail
-            .push_back(line.chars().take(TAIL_LINE_CHARS).collect());
     }
 
-    /// The last lines, indented, for an error message.
+    /// What hull-vmm said and the console's last lines, indented, for an
+    /// error message.
     pub fn tail(&self) -> String {
         let inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.tail.is_empty() {
-            return "(the VM printed nothing on its console)".into();
+        let mut out = Vec::new();
+        if !inner.vmm_head.is_empty() {
+            out.push("hull-vmm said:".to_string());
+            out.extend(inner.vmm_head.iter().map(|l| format!("  ! {l}")));
+            if inner.vmm_skipped > 0 {
+                out.push(format!("  ! [… {} lines …]", inner.vmm_skipped));
+            }
+            out.extend(inner.vmm_tail.iter().map(|l| format!("  ! {l}")));
         }
-        let mut out = String::from("last console lines:");
-        for line in &inner.tail {
-            out.push_str("\n  | ");
-            out.push_str(line);
+        if inner.guest.is_empty() {
+            out.push("(the VM printed nothing on its console)".into());
+        } else {
+            out.push("last console lines:".into());
+            out.extend(inner.guest.iter().map(|l| format!("  | {l}")));
         }
-        out
+        out.join("\n")
     }
 
     /// Reads `src` line by line until it ends, recording each line. The
     /// first ready line is announced to `on_ready` (with its parsed report,
     /// `None` if malformed).
-    pub fn read_lines(&self, src: impl Read, on_ready: impl FnOnce(Option<Ready>)) {
+    pub fn read_lines(&self, source: Source, src: impl Read, on_ready: impl FnOnce(Option<Ready>)) {
         let mut on_ready = Some(on_ready);
         let mut reader = BufReader::new(src);
         let mut buf = Vec::new();
@@ -77,7 +116,7 @@ impl Console {
             }
             let text = String::from_utf8_lossy(&buf);
             let line = text.trim_end_matches(['\n', '\r']);
-            self.push(line);
+            self.push(source, line);
             if line.starts_with(READY_LINE_PREFIX) {
                 if let Some(f) = on_ready.take() {
                     f(parse_ready_line(line));
@@ -108,7 +147,7 @@ mod tests {
             text += &format!("line {i}\n");
         }
         text += "no newline at the end";
-        console.read_lines(text.as_bytes(), move |r| tx.send(r).unwrap());
+        console.read_lines(Source::Guest, text.as_bytes(), move |r| tx.send(r).unwrap());
         let ready = rx.recv().unwrap().unwrap();
         assert_eq!((ready.boottime_us, ready.virtio), (5, vec![19, 26]));
         assert!(rx.recv().is_err(), "announced once");
@@ -127,10 +166,25 @@ mod tests {
     }
 
     #[test]
+    fn the_vmms_first_and_last_lines_come_first() {
+        let console = Console::default();
+        console.read_lines(Source::Guest, &b"booting\n"[..], |_| {});
+        let vmm: String = (0..10).map(|i| format!("vmm {i}\n")).collect();
+        console.read_lines(Source::Vmm, vmm.as_bytes(), |_| {});
+        assert_eq!(
+            console.tail(),
+            "hull-vmm said:\n  ! vmm 0\n  ! vmm 1\n  ! vmm 2\n  ! [… 4 lines …]\n  \
+             ! vmm 7\n  ! vmm 8\n  ! vmm 9\nlast console lines:\n  | booting"
+        );
+    }
+
+    #[test]
     fn a_malformed_ready_line_still_means_ready() {
         let console = Console::new(None);
         let (tx, rx) = mpsc::channel();
-        console.read_lines(&b"hull-agent: ready soon\n"[..], |r| tx.send(r).unwrap());
+        console.read_lines(Source::Guest, &b"hull-agent: ready soon\n"[..], |r| {
+            tx.send(r).unwrap()
+        });
         assert_eq!(rx.recv().unwrap(), None);
         assert_eq!(
             Console::default().tail(),

@@ -54,6 +54,13 @@ pub const DEFAULT_CPUS: u32 = 1;
 /// How long the guest may take to print its ready line. Generous: nested
 /// and emulated KVM (CI's test host) are 10–30× slower than hardware.
 pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a VM whose agent connection broke may take to exit on its own
+/// before it is taken for alive and stopped.
+pub const VM_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Longest Unix socket path (`sun_path` holds 108 bytes with the NUL).
+pub const MAX_SOCKET_PATH_BYTES: usize = 107;
+
 /// How long a powered-off VM may take to exit before it is killed.
 pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -61,6 +68,8 @@ pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum SandboxError {
     #[error("invalid container id {0:?}: use 1 to 128 of [A-Za-z0-9_.-], not starting with a dot")]
     InvalidId(String),
+    #[error("the VM's socket path {0} is too long for a Unix socket (at most {MAX_SOCKET_PATH_BYTES} bytes): use a shorter state root or id")]
+    SocketPathTooLong(PathBuf),
     #[error(transparent)]
     StateDir(#[from] StateDirError),
     #[error("cannot share the bundle with the VM: {0}")]
@@ -144,6 +153,13 @@ impl Sandbox {
         if !valid_id(&config.id) {
             return Err(SandboxError::InvalidId(config.id.clone()));
         }
+        let socket = config
+            .state_root
+            .join(&config.id)
+            .join(state_dir::VSOCK_SOCKET);
+        if socket.as_os_str().len() > MAX_SOCKET_PATH_BYTES {
+            return Err(SandboxError::SocketPathTooLong(socket));
+        }
         let state = StateDir::create(&config.state_root, &config.id)?;
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
@@ -210,17 +226,20 @@ impl Sandbox {
 
     /// Opens a stdio stream of a process (init when `exec_id` is `None`).
     pub fn attach(
-        &self,
+        &mut self,
         container_id: &str,
         exec_id: Option<&str>,
         stream: Stream,
     ) -> Result<UnixStream, SandboxError> {
-        Ok(stdio::attach(
-            &self.vsock_socket,
-            container_id,
-            exec_id,
-            stream,
-        )?)
+        stdio::attach(&self.vsock_socket, container_id, exec_id, stream).map_err(|e| {
+            match self.vmm.try_exit() {
+                Some(status) => SandboxError::VmExited {
+                    status,
+                    tail: self.vmm.console_tail(),
+                },
+                None => e.into(),
+            }
+        })
     }
 
     /// Kills the VM from any thread (every connection to it then ends).
@@ -254,15 +273,20 @@ fn lost(vmm: &mut Vmm, error: ClientError) -> SandboxError {
     if !error.is_disconnect() && vmm.try_exit().is_none() {
         return SandboxError::Agent(error);
     }
-    // The VM may be on its way out on its own: if it is not, stop it, then
-    // tell which it was by the status.
-    let killed_by_us = vmm.try_exit().is_none();
-    vmm.killer().kill();
-    let status = vmm.wait_exit();
-    let tail = vmm.console_tail();
-    if killed_by_us && std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
-        SandboxError::AgentLost { error, tail }
-    } else {
-        SandboxError::VmExited { status, tail }
+    // A dying VM closes its connections a moment before it exits: give it
+    // that moment, and stop it only if it stays up without its agent.
+    match vmm.wait_exit_within(VM_EXIT_GRACE) {
+        Some(status) => SandboxError::VmExited {
+            status,
+            tail: vmm.console_tail(),
+        },
+        None => {
+            vmm.killer().kill();
+            vmm.wait_exit();
+            SandboxError::AgentLost {
+                error,
+                tail: vmm.console_tail(),
+            }
+        }
     }
 }

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 /// Where `hull run` keeps its state directories.
 pub const DEFAULT_STATE_ROOT: &str = "/run/hull";
 
+/// The VM's hybrid vsock socket, in the state directory.
+pub const VSOCK_SOCKET: &str = "vsock.sock";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateDirError {
     #[error("container {0} already exists")]
@@ -51,7 +54,7 @@ impl StateDir {
 
     /// The host side of the VM's hybrid vsock.
     pub fn vsock_socket(&self) -> PathBuf {
-        self.path.join("vsock.sock")
+        self.path.join(VSOCK_SOCKET)
     }
 
     /// Everything the guest printed on its console (and the VMM on stderr).

@@ -71,9 +71,57 @@ impl Drop for RawMode {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::FromRawFd;
     use std::os::unix::net::UnixStream;
 
     use super::*;
+
+    /// A new pty pair (master, slave) of the given size.
+    fn pty(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
+        let (mut master, mut slave) = (-1, -1);
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: valid out-pointers for the two descriptors; null name and
+        // termios are allowed; `ws` is a valid winsize.
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &ws,
+            )
+        };
+        assert_eq!(r, 0, "openpty: {}", io::Error::last_os_error());
+        // SAFETY: openpty returned two new descriptors that nothing else owns.
+        unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+    }
+
+    fn lflag(fd: &OwnedFd) -> libc::tcflag_t {
+        let mut t = MaybeUninit::<libc::termios>::zeroed();
+        // SAFETY: tcgetattr fills the valid buffer given.
+        let r = unsafe { libc::tcgetattr(fd.as_raw_fd(), t.as_mut_ptr()) };
+        assert_eq!(r, 0);
+        // SAFETY: filled by the successful tcgetattr.
+        unsafe { t.assume_init() }.c_lflag
+    }
+
+    #[test]
+    fn raw_mode_is_set_and_restored_and_the_size_read() {
+        let (_master, slave) = pty(24, 80);
+        assert!(is_tty(&slave));
+        assert_eq!(window_size(&slave), Some(WindowSize { rows: 24, cols: 80 }));
+        assert_ne!(lflag(&slave) & libc::ICANON, 0);
+        let raw = RawMode::enable(&slave).unwrap().unwrap();
+        assert_eq!(lflag(&slave) & (libc::ICANON | libc::ECHO | libc::ISIG), 0);
+        drop(raw);
+        assert_ne!(lflag(&slave) & libc::ICANON, 0);
+        assert_ne!(lflag(&slave) & libc::ECHO, 0);
+    }
 
     #[test]
     fn a_socket_is_no_terminal() {

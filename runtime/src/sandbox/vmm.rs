@@ -14,7 +14,7 @@ use std::time::Duration;
 use agent_protocol::{Ready, SHARE_TAG};
 
 use super::artifacts::Artifacts;
-use super::console::Console;
+use super::console::{Console, Source};
 
 /// Reported if hull-vmm's status could not be collected: exit code 1.
 fn unknown_failure() -> ExitStatus {
@@ -180,14 +180,14 @@ impl Vmm {
         let (c, ready) = (console.clone(), tx.clone());
         vmm.spawn_thread("hull-console", move || {
             if let Some(out) = stdout {
-                c.read_lines(out, |r| {
+                c.read_lines(Source::Guest, out, |r| {
                     let _ = ready.send(VmEvent::Ready(r));
                 });
             }
         })?;
         vmm.spawn_thread("hull-vmm-stderr", move || {
             if let Some(err) = stderr {
-                console.read_lines(err, |_| {});
+                console.read_lines(Source::Vmm, err, |_| {});
             }
         })?;
         vmm.spawn_thread("hull-vmm-waiter", move || {
@@ -268,21 +268,30 @@ impl Vmm {
         self.exit.unwrap_or_else(unknown_failure)
     }
 
-    /// Waits up to `timeout` for hull-vmm to exit; kills it if it has not.
-    pub fn wait_exit_or_kill(&mut self, timeout: Duration) -> ExitStatus {
+    /// Waits up to `timeout` for hull-vmm to exit on its own; `None` if it
+    /// is still running then.
+    pub fn wait_exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = std::time::Instant::now() + timeout;
         while self.exit.is_none() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.events.recv_timeout(left) {
                 Ok(VmEvent::Exited(status)) => self.exit = Some(status),
                 Ok(VmEvent::Ready(_)) => {}
-                Err(_) => break,
+                Err(_) => return None,
             }
         }
-        if self.exit.is_none() {
-            self.killer.kill();
+        Some(self.wait_exit())
+    }
+
+    /// Waits up to `timeout` for hull-vmm to exit; kills it if it has not.
+    pub fn wait_exit_or_kill(&mut self, timeout: Duration) -> ExitStatus {
+        match self.wait_exit_within(timeout) {
+            Some(status) => status,
+            None => {
+                self.killer.kill();
+                self.wait_exit()
+            }
         }
-        self.wait_exit()
     }
 
     /// The exit status if hull-vmm has already exited (does not block).

@@ -4,7 +4,7 @@
 //! agent protocol, running the container's process on the host in the
 //! shared rootfs (which it reaches through the share, so the sandbox's binds
 //! are exercised). `FAKE_VMM_MODE` picks a misbehaviour: `panic_at_boot`,
-//! `hang_at_boot`, `panic_in_wait`.
+//! `hang_at_boot`, `panic_in_wait`, `reset_in_wait`, `drop_wait`.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -146,9 +146,22 @@ fn serve_control(mut conn: UnixStream, shared: &Shared, mode: &str) {
                 Response::Ok
             }
             Request::Wait { .. } => {
-                if mode == "panic_in_wait" {
-                    println!("Kernel panic - not syncing: Attempted to kill init!");
-                    std::process::exit(1);
+                match mode {
+                    "panic_in_wait" => {
+                        println!("Kernel panic - not syncing: Attempted to kill init!");
+                        std::process::exit(1);
+                    }
+                    // Like a guest reset: connections go first, the VMM
+                    // exits (cleanly) a moment later.
+                    "reset_in_wait" => {
+                        let _ = conn.shutdown(Shutdown::Both);
+                        println!("reboot: Restarting system");
+                        thread::sleep(std::time::Duration::from_millis(300));
+                        std::process::exit(0);
+                    }
+                    // The agent drops the connection but the VM stays up.
+                    "drop_wait" => return,
+                    _ => {}
                 }
                 let (lock, cv) = &**shared;
                 let agent = cv

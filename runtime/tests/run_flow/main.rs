@@ -201,6 +201,30 @@ fn a_vm_that_dies_while_the_process_runs_is_reported() {
     case.assert_clean();
 }
 
+fn a_vm_that_resets_while_the_process_runs_is_reported() {
+    let case = Case::sh("wait-reset", "sleep 30");
+    let out = finish(case.hull("reset_in_wait", &[]).spawn().unwrap(), b"");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("hull: sandbox VM exited unexpectedly (exit status: 0)"),
+        "{stderr}"
+    );
+    case.assert_clean();
+}
+
+fn an_agent_that_drops_the_connection_is_stopped() {
+    let case = Case::sh("wait-dropped", "sleep 30");
+    let out = finish(case.hull("drop_wait", &[]).spawn().unwrap(), b"");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("hull: lost the connection to the agent, VM stopped"),
+        "{stderr}"
+    );
+    case.assert_clean();
+}
+
 /// Reads `child`'s stdout until `line` arrives.
 fn wait_for_line(child: &mut Child, line: &str) {
     let out = child.stdout.as_mut().unwrap();
@@ -295,7 +319,7 @@ fn main() {
         println!("run_flow: skipped (no mount namespaces without CAP_SYS_ADMIN)");
         return;
     }
-    let cases: [(&str, fn()); 8] = [
+    let cases: [(&str, fn()); 10] = [
         (
             "runs_the_process",
             runs_the_process_with_its_stdio_mounts_and_exit_code,
@@ -308,6 +332,14 @@ fn main() {
         (
             "vm_dies_while_running",
             a_vm_that_dies_while_the_process_runs_is_reported,
+        ),
+        (
+            "vm_resets_while_running",
+            a_vm_that_resets_while_the_process_runs_is_reported,
+        ),
+        (
+            "agent_drops_wait",
+            an_agent_that_drops_the_connection_is_stopped,
         ),
         ("sigterm_forwarded", sigterm_is_forwarded_to_the_container),
         ("sigint_during_boot", sigint_during_boot_aborts_the_run),

@@ -69,7 +69,7 @@ fn ready_then_killed() {
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     let tail = vmm.console_tail();
     assert!(
-        tail.contains("| booting") && tail.contains("| vmm says hi"),
+        tail.contains("| booting") && tail.contains("! vmm says hi"),
         "{tail}"
     );
     vmm.killer().kill(); // reaped already: a no-op
