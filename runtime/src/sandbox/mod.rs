@@ -290,3 +290,55 @@ fn lost(vmm: &mut Vmm, error: ClientError) -> SandboxError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TempDir;
+
+    fn bundle(dir: &TempDir) -> Bundle {
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let spec =
+            serde_json::from_str(r#"{"process":{"args":["x"]},"root":{"path":"rootfs"}}"#).unwrap();
+        Bundle::from_spec(dir.path().to_path_buf(), spec).unwrap()
+    }
+
+    fn config(root: PathBuf, id: &str) -> SandboxConfig {
+        let artifacts = Artifacts {
+            vmm: "/nonexistent/hull-vmm".into(),
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+        };
+        let mut c = SandboxConfig::new(id, artifacts);
+        c.state_root = root;
+        c
+    }
+
+    #[test]
+    fn bad_ids_and_long_socket_paths_are_refused_before_anything_is_made() {
+        let dir = TempDir::new("sandbox");
+        let b = bundle(&dir);
+        let root = dir.path().join("state");
+        let e = Sandbox::boot(&config(root.clone(), "../x"), &b, &mut Timings::new()).unwrap_err();
+        assert!(matches!(e, SandboxError::InvalidId(_)), "{e}");
+        let long = "x".repeat(100);
+        let e = Sandbox::boot(&config(root.clone(), &long), &b, &mut Timings::new()).unwrap_err();
+        assert!(e.to_string().contains("too long for a Unix socket"), "{e}");
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_vmm_that_cannot_start_leaves_nothing_behind() {
+        let dir = TempDir::new("sandbox-nostart");
+        let b = bundle(&dir);
+        let root = dir.path().join("state");
+        let e = Sandbox::boot(&config(root.clone(), "c1"), &b, &mut Timings::new()).unwrap_err();
+        // Without CAP_SYS_ADMIN it fails earlier, at the mount namespace.
+        let text = e.to_string();
+        assert!(
+            text.contains("/nonexistent/hull-vmm") || text.contains("mount namespace"),
+            "{text}"
+        );
+        assert!(!root.join("c1").exists(), "state directory left behind");
+    }
+}

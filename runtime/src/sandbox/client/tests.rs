@@ -176,3 +176,24 @@ fn stream_hello_frames_are_what_the_agent_expects() {
     let json = serde_json::to_string(&hello).unwrap();
     assert!(json.contains(r#""stream":"stdout""#), "{json}");
 }
+
+#[test]
+fn connect_fails_cleanly_when_the_vm_closes_the_handshake() {
+    let dir = crate::testutil::TempDir::new("client-connect");
+    let path = dir.path().join("v.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // A VMM that refuses the port: reads the CONNECT line, then hangs up.
+    let vmm = thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(&conn), &mut line).unwrap();
+        line
+    });
+    let e = Client::connect(&path).unwrap_err();
+    assert!(
+        matches!(e, ClientError::Vsock(VsockError::Closed { port: 1024 })),
+        "{e:?}"
+    );
+    assert!(e.is_disconnect());
+    assert_eq!(vmm.join().unwrap(), "CONNECT 1024\n");
+}
