@@ -1,0 +1,156 @@
+//! OCI bundles: a directory with a `config.json` runtime spec and (usually)
+//! the container's root file system. [`Bundle::load`] reads and validates the
+//! spec once; [`Bundle::container_config`] translates it into what the agent
+//! takes, with every host path replaced by its place in the sandbox's
+//! virtio-fs share.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub mod spec;
+mod translate;
+
+pub use translate::{guest_mount_source, guest_rootfs};
+
+/// The spec's file name inside a bundle.
+pub const CONFIG_FILE: &str = "config.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("bundle directory {path}: {source}")]
+    Dir { path: PathBuf, source: io::Error },
+    #[error("{path} not found: is {dir} an OCI bundle?")]
+    NoConfig { path: PathBuf, dir: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} is malformed: {source}")]
+    Malformed {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("the spec has no process")]
+    NoProcess,
+    #[error("process.args is empty: the spec names no program to run")]
+    NoArgs,
+    #[error("process.cwd {0:?} is not an absolute path")]
+    RelativeCwd(String),
+    #[error("the spec has no root (root.path)")]
+    NoRoot,
+    #[error("root.path {path}: {source}")]
+    RootMissing { path: PathBuf, source: io::Error },
+    #[error("root.path {0} is not a directory")]
+    RootNotDir(PathBuf),
+    #[error("mount {index}: destination {destination:?} is not an absolute path")]
+    RelativeDestination { index: usize, destination: String },
+    #[error("mount {index} ({destination}): a bind mount needs a source")]
+    BindWithoutSource { index: usize, destination: String },
+}
+
+/// A bind mount whose source is a host path: the sandbox binds `source` into
+/// its share at `mounts/<index>` (see [`guest_mount_source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBind {
+    /// Index of the mount in the spec's `mounts`.
+    pub index: usize,
+    /// Absolute host path (relative sources are resolved against the bundle).
+    pub source: PathBuf,
+    /// `rbind`: submounts come along.
+    pub recursive: bool,
+}
+
+/// A loaded, validated bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The bundle directory, absolute.
+    pub dir: PathBuf,
+    pub spec: spec::Spec,
+    /// The container's root file system on the host, absolute.
+    pub rootfs: PathBuf,
+    /// The spec's bind mounts, in order.
+    pub host_binds: Vec<HostBind>,
+}
+
+impl Bundle {
+    /// Reads `dir/config.json` and checks what hull relies on.
+    pub fn load(dir: &Path) -> Result<Self, BundleError> {
+        let dir = std::fs::canonicalize(dir).map_err(|source| BundleError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(CONFIG_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => BundleError::NoConfig {
+                path: path.clone(),
+                dir: dir.clone(),
+            },
+            _ => BundleError::Read {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        let spec = serde_json::from_slice(&bytes)
+            .map_err(|source| BundleError::Malformed { path, source })?;
+        Self::from_spec(dir, spec)
+    }
+
+    /// Validates an already parsed spec of the bundle in `dir` (absolute).
+    pub fn from_spec(dir: PathBuf, spec: spec::Spec) -> Result<Self, BundleError> {
+        let process = spec.process.as_ref().ok_or(BundleError::NoProcess)?;
+        if process.args.is_empty() {
+            return Err(BundleError::NoArgs);
+        }
+        if let Some(cwd) = &process.cwd {
+            if !cwd.starts_with('/') {
+                return Err(BundleError::RelativeCwd(cwd.clone()));
+            }
+        }
+        let root = spec.root.as_ref().ok_or(BundleError::NoRoot)?;
+        let rootfs = dir.join(&root.path);
+        let meta = std::fs::metadata(&rootfs).map_err(|source| BundleError::RootMissing {
+            path: rootfs.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(BundleError::RootNotDir(rootfs));
+        }
+        let mut host_binds = Vec::new();
+        for (index, mount) in spec.mounts.iter().enumerate() {
+            if !mount.destination.starts_with('/') {
+                return Err(BundleError::RelativeDestination {
+                    index,
+                    destination: mount.destination.clone(),
+                });
+            }
+            if !mount.is_bind() {
+                continue;
+            }
+            let source = mount
+                .source
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| BundleError::BindWithoutSource {
+                    index,
+                    destination: mount.destination.clone(),
+                })?;
+            host_binds.push(HostBind {
+                index,
+                source: dir.join(source),
+                recursive: mount.is_recursive_bind(),
+            });
+        }
+        Ok(Self {
+            dir,
+            spec,
+            rootfs,
+            host_binds,
+        })
+    }
+
+    /// Whether the init process uses a terminal.
+    pub fn terminal(&self) -> bool {
+        self.spec.process.as_ref().is_some_and(|p| p.terminal)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! One module per `hull` subcommand.
+
+pub mod run;
+pub mod version;

@@ -1,0 +1,10 @@
+//! hull's host side: OCI bundles ([`bundle`]) and the sandbox that runs a
+//! container in a microVM ([`sandbox`]): it boots `hull-vmm` with the
+//! container's root file system shared over virtio-fs, talks to the in-guest
+//! agent over vsock, relays stdio and signals, and tears everything down.
+
+pub mod bundle;
+pub mod sandbox;
+
+#[cfg(test)]
+pub(crate) mod testutil;

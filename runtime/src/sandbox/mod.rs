@@ -1,0 +1,344 @@
+//! The sandbox: one microVM running a container, owned by this process.
+//!
+//! [`Sandbox::boot`] claims the state directory `<state_root>/<id>`, moves
+//! the calling thread into a private mount namespace, binds the bundle's
+//! rootfs and bind-mount sources into the share, starts `hull-vmm` with the
+//! share over virtio-fs and a hybrid vsock socket, waits for the agent's
+//! ready line and says hello on a control connection. From there the caller
+//! drives the container through [`Sandbox::control`] (or more connections
+//! from [`Sandbox::connect`]) and its stdio through [`Sandbox::attach`].
+//! [`Sandbox::shutdown`] powers the VM off and cleans up; dropping a
+//! sandbox instead kills the VM and cleans up the same way.
+//!
+//! [`run::run`] is the whole `hull run` flow on top of it.
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use agent_protocol::container::{valid_id, Stream};
+use agent_protocol::wire::ReadyInfo;
+
+use crate::bundle::Bundle;
+
+pub mod artifacts;
+pub mod client;
+pub mod console;
+pub mod pump;
+pub mod run;
+pub mod share;
+pub mod signals;
+pub mod state_dir;
+pub mod stdio;
+pub mod timings;
+pub mod tty;
+pub mod vmm;
+pub mod vsock;
+
+pub use artifacts::Artifacts;
+pub use client::{Client, ClientError};
+pub use timings::Timings;
+
+use console::Console;
+use share::{Share, ShareError};
+use state_dir::{StateDir, StateDirError};
+use stdio::StdioError;
+use vmm::{Vmm, VmmConfig, VmmError, VmmKiller};
+
+/// Default guest memory.
+pub const DEFAULT_MEM_MIB: u32 = 256;
+/// Default vCPUs.
+pub const DEFAULT_CPUS: u32 = 1;
+/// How long the guest may take to print its ready line. Generous: nested
+/// and emulated KVM (CI's test host) are 10–30× slower than hardware.
+pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a VM whose agent connection broke may take to exit on its own
+/// before it is taken for alive and stopped.
+pub const VM_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Longest Unix socket path (`sun_path` holds 108 bytes with the NUL).
+pub const MAX_SOCKET_PATH_BYTES: usize = 107;
+
+/// How long a powered-off VM may take to exit before it is killed.
+pub const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("invalid container id {0:?}: use 1 to 128 of [A-Za-z0-9_.-], not starting with a dot")]
+    InvalidId(String),
+    #[error("the VM's socket path {0} is too long for a Unix socket (at most {MAX_SOCKET_PATH_BYTES} bytes): use a shorter state root or id")]
+    SocketPathTooLong(PathBuf),
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
+    #[error("cannot share the bundle with the VM: {0}")]
+    Share(#[from] ShareError),
+    #[error("cannot open the console log: {0}")]
+    ConsoleLog(std::io::Error),
+    #[error(transparent)]
+    Vmm(#[from] VmmError),
+    #[error(transparent)]
+    Agent(#[from] ClientError),
+    #[error(transparent)]
+    Stdio(#[from] StdioError),
+    #[error("sandbox VM exited unexpectedly ({status})\n{tail}")]
+    VmExited { status: ExitStatus, tail: String },
+    #[error("lost the connection to the agent, VM stopped: {error}\n{tail}")]
+    AgentLost { error: ClientError, tail: String },
+}
+
+/// What a sandbox is made of.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The sandbox's id (for `hull run`, the container's).
+    pub id: String,
+    /// Parent of the state directory (`/run/hull` for `hull run`).
+    pub state_root: PathBuf,
+    pub artifacts: Artifacts,
+    pub mem_mib: u32,
+    pub cpus: u32,
+    pub boot_timeout: Duration,
+}
+
+impl SandboxConfig {
+    /// Defaults for everything but the id and the artifacts.
+    pub fn new(id: impl Into<String>, artifacts: Artifacts) -> Self {
+        Self {
+            id: id.into(),
+            state_root: state_dir::DEFAULT_STATE_ROOT.into(),
+            artifacts,
+            mem_mib: DEFAULT_MEM_MIB,
+            cpus: DEFAULT_CPUS,
+            boot_timeout: DEFAULT_BOOT_TIMEOUT,
+        }
+    }
+}
+
+/// A booted sandbox VM with its agent connected. Fields drop in order: the
+/// control connection, the VM (killed and reaped), the share's binds, the
+/// state directory.
+#[derive(Debug)]
+pub struct Sandbox {
+    id: String,
+    vsock_socket: PathBuf,
+    ready: ReadyInfo,
+    control: Arc<Mutex<Client>>,
+    vmm: Vmm,
+    share: Share,
+    state: StateDir,
+}
+
+impl Sandbox {
+    /// Sets everything up for `config.id` with `bundle` as its container,
+    /// boots the VM and says hello. Marks `vm_boot` and `agent_connect` in
+    /// `timings` (`sandbox_setup` before them). Call from the thread that
+    /// will drive the sandbox until the end (the VMM is tied to it).
+    pub fn boot(
+        config: &SandboxConfig,
+        bundle: &Bundle,
+        timings: &mut Timings,
+    ) -> Result<Self, SandboxError> {
+        Self::boot_with(config, bundle, timings, |_| {})
+    }
+
+    /// [`Sandbox::boot`], handing `on_spawn` a killer for the VM as soon as
+    /// it runs (to abort the boot from another thread).
+    pub fn boot_with(
+        config: &SandboxConfig,
+        bundle: &Bundle,
+        timings: &mut Timings,
+        on_spawn: impl FnOnce(VmmKiller),
+    ) -> Result<Self, SandboxError> {
+        if !valid_id(&config.id) {
+            return Err(SandboxError::InvalidId(config.id.clone()));
+        }
+        let socket = config
+            .state_root
+            .join(&config.id)
+            .join(state_dir::VSOCK_SOCKET);
+        if socket.as_os_str().len() > MAX_SOCKET_PATH_BYTES {
+            return Err(SandboxError::SocketPathTooLong(socket));
+        }
+        let state = StateDir::create(&config.state_root, &config.id)?;
+        share::enter_private_mount_namespace()?;
+        let mut share = Share::create(state.share())?;
+        share.add_container(&config.id, bundle)?;
+        let log = std::fs::File::create(state.console_log()).map_err(SandboxError::ConsoleLog)?;
+        let vmm_config = VmmConfig {
+            artifacts: config.artifacts.clone(),
+            mem_mib: config.mem_mib,
+            cpus: config.cpus,
+            share_dir: share.dir().to_path_buf(),
+            vsock_socket: state.vsock_socket(),
+        };
+        timings.mark("sandbox_setup");
+        let mut vmm = Vmm::spawn(&vmm_config, Console::new(Some(log)))?;
+        on_spawn(vmm.killer());
+        vmm.wait_ready(config.boot_timeout)?;
+        timings.mark("vm_boot");
+        let (client, ready) = match Client::connect(&vmm_config.vsock_socket) {
+            Ok(c) => c,
+            Err(e) => return Err(lost(&mut vmm, e)),
+        };
+        timings.mark("agent_connect");
+        Ok(Self {
+            id: config.id.clone(),
+            vsock_socket: vmm_config.vsock_socket,
+            ready,
+            control: Arc::new(Mutex::new(client)),
+            vmm,
+            share,
+            state,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// What the agent reported in its hello.
+    pub fn ready(&self) -> &ReadyInfo {
+        &self.ready
+    }
+
+    /// The shared control connection.
+    pub fn control(&self) -> Arc<Mutex<Client>> {
+        self.control.clone()
+    }
+
+    /// Locks the shared control connection (a poisoned lock is still usable:
+    /// a call either completed or the connection errors).
+    pub fn lock_control(&self) -> MutexGuard<'_, Client> {
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new control connection (hello done), e.g. for a blocking wait.
+    pub fn connect(&mut self) -> Result<Client, SandboxError> {
+        Client::connect(&self.vsock_socket)
+            .map(|(c, _)| c)
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Opens a stdio stream of a process (init when `exec_id` is `None`).
+    pub fn attach(
+        &mut self,
+        container_id: &str,
+        exec_id: Option<&str>,
+        stream: Stream,
+    ) -> Result<UnixStream, SandboxError> {
+        stdio::attach(&self.vsock_socket, container_id, exec_id, stream).map_err(|e| {
+            match self.vmm.try_exit() {
+                Some(status) => SandboxError::VmExited {
+                    status,
+                    tail: self.vmm.console_tail(),
+                },
+                None => e.into(),
+            }
+        })
+    }
+
+    /// Kills the VM from any thread (every connection to it then ends).
+    pub fn vmm_killer(&self) -> VmmKiller {
+        self.vmm.killer()
+    }
+
+    /// Turns an agent error into the better explanation when the VM or the
+    /// connection is gone: [`SandboxError::VmExited`] with the console tail
+    /// when the VM died; when only the connection died, the VM is stopped
+    /// (it cannot be driven any more) and [`SandboxError::AgentLost`] says so.
+    pub fn explain(&mut self, error: ClientError) -> SandboxError {
+        lost(&mut self.vmm, error)
+    }
+
+    /// Powers the VM off through the agent (killing it if that fails),
+    /// waits for hull-vmm to exit, unmounts the share and removes the state
+    /// directory. Returns hull-vmm's exit status.
+    pub fn shutdown(mut self) -> Result<ExitStatus, SandboxError> {
+        if self.lock_control().power_off().is_err() {
+            self.vmm.killer().kill();
+        }
+        let status = self.vmm.wait_exit_or_kill(POWER_OFF_TIMEOUT);
+        self.share.teardown()?;
+        self.state.remove()?;
+        Ok(status)
+    }
+}
+
+fn lost(vmm: &mut Vmm, error: ClientError) -> SandboxError {
+    if !error.is_disconnect() && vmm.try_exit().is_none() {
+        return SandboxError::Agent(error);
+    }
+    // A dying VM closes its connections a moment before it exits: give it
+    // that moment, and stop it only if it stays up without its agent.
+    match vmm.wait_exit_within(VM_EXIT_GRACE) {
+        Some(status) => SandboxError::VmExited {
+            status,
+            tail: vmm.console_tail(),
+        },
+        None => {
+            vmm.killer().kill();
+            vmm.wait_exit();
+            SandboxError::AgentLost {
+                error,
+                tail: vmm.console_tail(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TempDir;
+
+    fn bundle(dir: &TempDir) -> Bundle {
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let spec =
+            serde_json::from_str(r#"{"process":{"args":["x"]},"root":{"path":"rootfs"}}"#).unwrap();
+        Bundle::from_spec(dir.path().to_path_buf(), spec).unwrap()
+    }
+
+    fn config(root: PathBuf, id: &str) -> SandboxConfig {
+        let artifacts = Artifacts {
+            vmm: "/nonexistent/hull-vmm".into(),
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+        };
+        let mut c = SandboxConfig::new(id, artifacts);
+        c.state_root = root;
+        c
+    }
+
+    #[test]
+    fn bad_ids_and_long_socket_paths_are_refused_before_anything_is_made() {
+        let dir = TempDir::new("sandbox");
+        let b = bundle(&dir);
+        let root = dir.path().join("state");
+        let e = Sandbox::boot(&config(root.clone(), "../x"), &b, &mut Timings::new()).unwrap_err();
+        assert!(matches!(e, SandboxError::InvalidId(_)), "{e}");
+        let long = "x".repeat(100);
+        let e = Sandbox::boot(&config(root.clone(), &long), &b, &mut Timings::new()).unwrap_err();
+        assert!(e.to_string().contains("too long for a Unix socket"), "{e}");
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_vmm_that_cannot_start_leaves_nothing_behind() {
+        let dir = TempDir::new("sandbox-nostart");
+        let b = bundle(&dir);
+        let root = dir.path().join("state");
+        let e = Sandbox::boot(&config(root.clone(), "c1"), &b, &mut Timings::new()).unwrap_err();
+        // Without CAP_SYS_ADMIN it fails earlier, at the mount namespace.
+        let text = e.to_string();
+        assert!(
+            text.contains("/nonexistent/hull-vmm") || text.contains("mount namespace"),
+            "{text}"
+        );
+        assert!(!root.join("c1").exists(), "state directory left behind");
+    }
+}

@@ -1,0 +1,217 @@
+//! `hull run`: one container in a fresh sandbox, from boot to teardown:
+//! create → attach streams → start → wait (on its own connection) → drain
+//! output → destroy → power off → teardown. Signals received meanwhile go
+//! to the container's init; before it exists they abort the boot.
+
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use agent_protocol::container::{ExitStatus, Stream};
+
+use super::signals::{SignalError, SignalForwarder, FORWARDED};
+use super::stdio::{HostStdio, Relays};
+use super::tty::{self, RawMode};
+use super::vmm::VmmKiller;
+use super::{Client, Sandbox, SandboxConfig, SandboxError, Timings};
+use crate::bundle::Bundle;
+
+/// How long output streams may stay open after the process was reported
+/// exited before they are cut.
+pub const DEFAULT_OUTPUT_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Signals(#[from] SignalError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("interrupted by {} before the container started", signal_name(*.0))]
+    Interrupted(i32),
+    #[error("cannot put the terminal in raw mode: {0}")]
+    RawMode(io::Error),
+}
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub sandbox: SandboxConfig,
+    pub output_grace: Duration,
+    /// Forward [`FORWARDED`] signals (and SIGWINCH) received by this process;
+    /// needs [`run`] to be called before any other thread is started.
+    pub forward_signals: bool,
+}
+
+/// How the run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub status: ExitStatus,
+    pub timings: Timings,
+}
+
+/// Where a received signal goes.
+#[derive(Debug, Default)]
+enum Target {
+    /// No container yet: a terminating signal stops the VM.
+    #[default]
+    Booting,
+    Running {
+        control: Arc<Mutex<Client>>,
+        id: String,
+        terminal: bool,
+    },
+    Done,
+}
+
+#[derive(Debug, Default)]
+struct Route {
+    target: Target,
+    killer: Option<VmmKiller>,
+    interrupted: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Router(Arc<Mutex<Route>>);
+
+impl Router {
+    fn lock(&self) -> MutexGuard<'_, Route> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_killer(&self, killer: VmmKiller) {
+        let mut route = self.lock();
+        if route.interrupted.is_some() {
+            killer.kill();
+        }
+        route.killer = Some(killer);
+    }
+
+    fn deliver(&self, signal: i32, host_tty: &Option<std::fs::File>) {
+        let mut route = self.lock();
+        match &route.target {
+            Target::Running {
+                control,
+                id,
+                terminal,
+            } => {
+                let mut client = control.lock().unwrap_or_else(|p| p.into_inner());
+                // Failures surface in the main flow (the wait ends).
+                let _ = if signal == libc::SIGWINCH {
+                    match (terminal, host_tty.as_ref().and_then(tty::window_size)) {
+                        (true, Some(size)) => client.resize_tty(id, None, size),
+                        _ => Ok(()),
+                    }
+                } else {
+                    client.signal(id, None, signal, false)
+                };
+            }
+            Target::Booting if terminates(signal) => {
+                route.interrupted.get_or_insert(signal);
+                if let Some(k) = &route.killer {
+                    k.kill();
+                }
+            }
+            Target::Booting | Target::Done => {}
+        }
+    }
+
+    fn set(&self, target: Target) {
+        self.lock().target = target;
+    }
+
+    /// The error to report: the interruption if there was one.
+    fn fail(&self, error: impl Into<SandboxError>) -> RunError {
+        match self.lock().interrupted {
+            Some(signal) => RunError::Interrupted(signal),
+            None => RunError::Sandbox(error.into()),
+        }
+    }
+}
+
+fn terminates(signal: i32) -> bool {
+    matches!(
+        signal,
+        libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
+    )
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// Runs the bundle's process in a new sandbox with `stdio` as its stdio and
+/// returns its exit status. Everything set up is torn down before this
+/// returns, on success and on every error.
+pub fn run(opts: &RunOptions, bundle: &Bundle, stdio: HostStdio) -> Result<RunOutcome, RunError> {
+    let mut timings = Timings::new();
+    let router = Router::default();
+    let host_tty = stdio.stdout.try_clone().ok();
+    let _signals = if opts.forward_signals {
+        let r = router.clone();
+        let mut wanted = FORWARDED.to_vec();
+        wanted.push(libc::SIGWINCH);
+        Some(SignalForwarder::start(&wanted, move |s| {
+            r.deliver(s, &host_tty)
+        })?)
+    } else {
+        None
+    };
+    let r = router.clone();
+    let mut sandbox = Sandbox::boot_with(&opts.sandbox, bundle, &mut timings, move |k| {
+        r.set_killer(k)
+    })
+    .map_err(|e| router.fail(e))?;
+    let id = sandbox.id().to_owned();
+    let terminal = bundle.terminal();
+    let stdin = stdio.stdin.is_some();
+
+    let mut config = bundle.container_config(&id);
+    if terminal && config.process.console_size.is_none() {
+        config.process.console_size = tty::window_size(&stdio.stdout);
+    }
+    let created = sandbox.lock_control().create(&id, &config, stdin);
+    created.map_err(|e| router.fail(sandbox.explain(e)))?;
+    timings.mark("container_create");
+    router.set(Target::Running {
+        control: sandbox.control(),
+        id: id.clone(),
+        terminal,
+    });
+
+    let mut streams = Vec::new();
+    for kind in Stream::for_process(terminal, stdin) {
+        streams.push((kind, sandbox.attach(&id, None, kind)?));
+    }
+    let raw = match (terminal, &stdio.stdin) {
+        (true, Some(input)) => RawMode::enable(input).map_err(RunError::RawMode)?,
+        _ => None,
+    };
+    let relays = Relays::start(streams, stdio).map_err(SandboxError::from)?;
+    let mut waiter = sandbox.connect()?;
+    timings.mark("streams_attach");
+    let started = sandbox.lock_control().start(&id, None);
+    started.map_err(|e| sandbox.explain(e))?;
+    timings.mark("process_start");
+
+    let exited = waiter.wait(&id, None);
+    let status = exited.map_err(|e| sandbox.explain(e))?;
+    timings.mark("exit_delivered");
+    router.set(Target::Done);
+    // Output errors (a closed stdout) do not change the workload's status.
+    let _ = relays.finish(opts.output_grace);
+    drop(raw);
+    timings.mark("output_drain");
+
+    // The VM goes away right after; a failed destroy changes nothing.
+    let _ = sandbox.lock_control().destroy(&id);
+    drop(waiter);
+    sandbox.shutdown()?;
+    timings.mark("teardown");
+    Ok(RunOutcome { status, timings })
+}

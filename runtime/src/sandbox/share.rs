@@ -1,0 +1,222 @@
+//! The sandbox's virtio-fs share: one host directory holding, per container,
+//! `<id>/rootfs` (a recursive bind of the bundle's rootfs) and
+//! `<id>/mounts/<n>` (a bind of the source of the spec's mount `n`).
+//!
+//! The binds are made in a private mount namespace of the sandbox process
+//! ([`enter_private_mount_namespace`]): they never show in the host's mount
+//! table and vanish with the process however it ends. [`Share::teardown`]
+//! (also run on drop) unmounts them and removes what was created, one entry
+//! at a time and never recursively, so a bind that would not unmount can
+//! never lead to deleting the user's files through it.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::bundle::Bundle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error("cannot enter a private mount namespace: {0}")]
+    Namespace(io::Error),
+    #[error("cannot create {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("bind mount source {path}: {source}")]
+    Source { path: PathBuf, source: io::Error },
+    #[error("cannot bind {from} onto {to}: {source}")]
+    Bind {
+        from: PathBuf,
+        to: PathBuf,
+        source: io::Error,
+    },
+    #[error("teardown left {path} behind: {source}")]
+    Teardown { path: PathBuf, source: io::Error },
+}
+
+fn cstr(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::ErrorKind::InvalidInput.into())
+}
+
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Moves the calling thread (and every thread and process it starts
+/// afterwards) into a new mount namespace in which `/` is recursively
+/// private. Call it before starting other threads and before spawning the
+/// VMM, which must see the share's binds.
+pub fn enter_private_mount_namespace() -> Result<(), ShareError> {
+    // SAFETY: unshare takes no pointers; it only changes this thread's
+    // namespaces.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNS) }).map_err(ShareError::Namespace)?;
+    let root = c"/";
+    // SAFETY: `root` is a valid NUL-terminated string; null source, type and
+    // data are allowed for a propagation change.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    })
+    .map_err(ShareError::Namespace)
+}
+
+fn bind(from: &Path, to: &Path, recursive: bool) -> io::Result<()> {
+    let (src, dst) = (cstr(from)?, cstr(to)?);
+    let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
+    // SAFETY: both paths are valid NUL-terminated strings alive for the
+    // call; a bind ignores the null type and data.
+    check(unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    })
+}
+
+fn unmount(path: &Path) -> io::Result<()> {
+    let target = cstr(path)?;
+    // SAFETY: `target` is a valid NUL-terminated string alive for the call.
+    check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })
+}
+
+#[derive(Debug)]
+struct Entry {
+    path: PathBuf,
+    is_dir: bool,
+    mounted: bool,
+}
+
+/// The share directory and everything made in it, in creation order.
+#[derive(Debug)]
+pub struct Share {
+    dir: PathBuf,
+    entries: Vec<Entry>,
+}
+
+impl Share {
+    /// Creates the (new, empty) share directory `dir`.
+    pub fn create(dir: PathBuf) -> Result<Self, ShareError> {
+        let mut share = Self {
+            dir: dir.clone(),
+            entries: Vec::new(),
+        };
+        share.mkdir(dir)?;
+        Ok(share)
+    }
+
+    /// The share's host directory (what the VMM exports).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn mkdir(&mut self, path: PathBuf) -> Result<(), ShareError> {
+        std::fs::create_dir(&path).map_err(|source| ShareError::Create {
+            path: path.clone(),
+            source,
+        })?;
+        self.entries.push(Entry {
+            path,
+            is_dir: true,
+            mounted: false,
+        });
+        Ok(())
+    }
+
+    fn bind_into(&mut self, from: &Path, to: PathBuf, recursive: bool) -> Result<(), ShareError> {
+        let meta = std::fs::metadata(from).map_err(|source| ShareError::Source {
+            path: from.to_path_buf(),
+            source,
+        })?;
+        if meta.is_dir() {
+            self.mkdir(to.clone())?;
+        } else {
+            std::fs::File::create_new(&to).map_err(|source| ShareError::Create {
+                path: to.clone(),
+                source,
+            })?;
+            self.entries.push(Entry {
+                path: to.clone(),
+                is_dir: false,
+                mounted: false,
+            });
+        }
+        bind(from, &to, recursive).map_err(|source| ShareError::Bind {
+            from: from.to_path_buf(),
+            to,
+            source,
+        })?;
+        if let Some(last) = self.entries.last_mut() {
+            last.mounted = true;
+        }
+        Ok(())
+    }
+
+    /// Binds container `id`'s rootfs and bind-mount sources into the share.
+    /// On error what was done so far stays recorded for [`Share::teardown`].
+    pub fn add_container(&mut self, id: &str, bundle: &Bundle) -> Result<(), ShareError> {
+        let base = self.dir.join(id);
+        self.mkdir(base.clone())?;
+        self.bind_into(&bundle.rootfs, base.join("rootfs"), true)?;
+        if bundle.host_binds.is_empty() {
+            return Ok(());
+        }
+        self.mkdir(base.join("mounts"))?;
+        for b in &bundle.host_binds {
+            self.bind_into(
+                &b.source,
+                base.join("mounts").join(b.index.to_string()),
+                b.recursive,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Unmounts every bind and removes every entry, newest first, with
+    /// `rmdir`/`unlink` only. An entry that will not unmount is left in place
+    /// (so is its parent, which is not empty); the first problem is returned
+    /// after trying everything.
+    pub fn teardown(&mut self) -> Result<(), ShareError> {
+        let mut first = None;
+        while let Some(entry) = self.entries.pop() {
+            let unmounted = match entry.mounted {
+                true => match unmount(&entry.path) {
+                    Err(e) if e.raw_os_error() != Some(libc::EINVAL) => Err(e),
+                    _ => Ok(()),
+                },
+                false => Ok(()),
+            };
+            let result = unmounted.and_then(|()| match entry.is_dir {
+                true => std::fs::remove_dir(&entry.path),
+                false => std::fs::remove_file(&entry.path),
+            });
+            if let Err(source) = result {
+                first.get_or_insert(ShareError::Teardown {
+                    path: entry.path,
+                    source,
+                });
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+    }
+}
+
+#[cfg(test)]
+mod tests;
