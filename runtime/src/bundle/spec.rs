@@ -125,10 +125,21 @@ impl Mount {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Linux {
+    /// `None` when the spec has no list (the guest then gets its defaults).
+    #[serde(default)]
+    pub namespaces: Option<Vec<LinuxNamespace>>,
     #[serde(default)]
     pub masked_paths: Vec<String>,
     #[serde(default)]
     pub readonly_paths: Vec<String>,
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LinuxNamespace {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub path: Option<String>,
 }

@@ -128,6 +128,22 @@ fn a_minimal_spec_takes_defaults() {
     assert_eq!(c.process.capabilities, None);
     assert!(c.mounts.is_empty() && c.sysctl.is_empty());
     assert_eq!(c.hostname, None);
+    assert_eq!(
+        c.namespaces,
+        agent_protocol::container::default_namespaces()
+    );
+}
+
+#[test]
+fn the_namespace_list_is_the_specs() {
+    use agent_protocol::container::Namespace;
+    let mut config = minimal();
+    config["linux"] = serde_json::json!({"namespaces": [
+        {"type": "mount"}, {"type": "network", "path": "/var/run/netns/x"}, {"type": "time"}
+    ]});
+    let dir = bundle_with(&config);
+    let c = Bundle::load(dir.path()).unwrap().container_config("x");
+    assert_eq!(c.namespaces, [Namespace::Mount, Namespace::Network]);
 }
 
 #[test]

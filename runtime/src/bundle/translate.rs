@@ -2,7 +2,8 @@
 //! rootfs and bind-mount sources under the sandbox's share.
 
 use agent_protocol::container::{
-    Capabilities, ContainerConfig, Mount, Process, Rlimit, User, WindowSize,
+    default_namespaces, Capabilities, ContainerConfig, Mount, Namespace, Process, Rlimit, User,
+    WindowSize,
 };
 use agent_protocol::SHARE_MOUNT;
 
@@ -37,8 +38,30 @@ impl Bundle {
             masked_paths: linux.masked_paths,
             readonly_paths: linux.readonly_paths,
             sysctl: linux.sysctl,
+            namespaces: linux
+                .namespaces
+                .as_deref()
+                .map_or_else(default_namespaces, namespaces),
         }
     }
+}
+
+/// The spec's namespace list for the guest. Host namespace paths mean
+/// nothing inside the VM (the network namespace is entered by the sandbox on
+/// the host); `time` has no guest counterpart yet and is left out.
+fn namespaces(list: &[spec::LinuxNamespace]) -> Vec<Namespace> {
+    list.iter()
+        .filter_map(|n| match n.kind.as_str() {
+            "pid" => Some(Namespace::Pid),
+            "mount" => Some(Namespace::Mount),
+            "uts" => Some(Namespace::Uts),
+            "ipc" => Some(Namespace::Ipc),
+            "network" => Some(Namespace::Network),
+            "cgroup" => Some(Namespace::Cgroup),
+            "user" => Some(Namespace::User),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Translates a spec process (also used for `exec`'s process.json later).
