@@ -31,7 +31,9 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     }
     let bb = rootfs.join("bin/busybox");
     std::fs::copy(busybox(), &bb).expect("copy busybox (install busybox-static)");
-    let list = std::process::Command::new(&bb)
+    // The source, not the fresh copy: a copy still open for writing in a
+    // child forked meanwhile by another test would be ETXTBSY.
+    let list = std::process::Command::new(busybox())
         .arg("--list")
         .output()
         .expect("busybox --list");
