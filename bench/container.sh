@@ -12,31 +12,12 @@ work=/tmp/hull-bench
 rm -rf "$work"; mkdir -p "$work"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# config.json for a busybox bundle; $1: JSON array of args.
-config() {
-  cat <<JSON
-{"ociVersion":"1.0.2",
- "process":{"terminal":false,"user":{"uid":0,"gid":0},"args":$1,
-   "env":["PATH=/bin"],"cwd":"/",
-   "capabilities":{"bounding":["CAP_KILL","CAP_SYS_ADMIN"],"effective":["CAP_KILL","CAP_SYS_ADMIN"],"permitted":["CAP_KILL","CAP_SYS_ADMIN"]},
-   "noNewPrivileges":true},
- "root":{"path":"rootfs","readonly":false},
- "hostname":"bench",
- "mounts":[{"destination":"/proc","type":"proc","source":"proc"},
-   {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]}],
- "linux":{"namespaces":[{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]}}
-JSON
-}
-bundle() { # $1 dir, $2 args
-  mkdir -p "$1/rootfs/bin" "$1/rootfs/proc" "$1/rootfs/dev" "$1/rootfs/tmp"
-  cp /bin/busybox "$1/rootfs/bin/"
-  for a in sh true cat dd rm mkdir; do ln -sf busybox "$1/rootfs/bin/$a"; done
-  config "$2" >"$1/config.json"
-}
+# A busybox bundle (scripts/busybox-bundle, run from the checkout): $1 dir, then the command.
+bundle() { dir="$1"; shift; scripts/busybox-bundle "$dir" "$@"; }
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 
-bundle "$work/true" '["true"]'
+bundle "$work/true" true
 echo "== hull run vs crun run: /bin/true, $runs runs each, alternating (test host)"
 : >"$work/hull.t"; : >"$work/crun.t"
 i=0
@@ -55,10 +36,10 @@ printf '  crun total             %8.1f ms\n' "$crun_total"
 awk -v h="$hull_total" -v c="$crun_total" 'BEGIN {printf "  ratio hull/crun: %.1f\n", h / c}'
 
 echo "== stdout: 100 MiB through hull run's stdout"
-bundle "$work/bulk" '["cat","/data"]'
+bundle "$work/bulk" cat /data
 dd if=/dev/urandom of="$work/bulk/rootfs/data" bs=1M count=100 2>/dev/null
 s=$(now_ms)
-"$HULL_BIN" --root "$work/state" run --timings --bundle "$work/bulk" bulk 2>"$work/bulk.t" | wc -c >"$work/bulk.n"
+timeout 600 "$HULL_BIN" --root "$work/state" run --timings --bundle "$work/bulk" bulk 2>"$work/bulk.t" | wc -c >"$work/bulk.n"
 e=$(now_ms)
 stream_ms=$(field exit_delivered_ms <"$work/bulk.t")
 awk -v n="$(cat "$work/bulk.n")" -v t="$stream_ms" -v w=$((e - s)) 'BEGIN {
@@ -74,9 +55,9 @@ t2=$(up); mkdir m; i=0; while [ $i -lt 10000 ]; do : >m/f$i; [ -e m/f$i ]; i=$((
 t3=$(up); rm -f big
 echo "write_ms=$((t1-t0)) read_ms=$((t2-t1)) meta_ms=$((t3-t2))"
 FS
-bundle "$work/fs" '["sh","/fs.sh","/work"]'
+bundle "$work/fs" sh /fs.sh /work
 mkdir -p "$work/fs/rootfs/work"; cp "$work/fs.sh" "$work/fs/rootfs/fs.sh"
-vm=$("$HULL_BIN" --root "$work/state" run --bundle "$work/fs" fs)
+vm=$(timeout 900 "$HULL_BIN" --root "$work/state" run --bundle "$work/fs" fs)
 host=$(busybox sh "$work/fs.sh" "$work/fs/rootfs/work")
 echo "  microVM (virtio-fs): $vm"
 echo "  test host (same dir): $host"
