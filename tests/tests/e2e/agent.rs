@@ -87,15 +87,16 @@ fn config(id: &str, args: &[&str]) -> ContainerConfig {
     .expect("config")
 }
 
-#[test]
-fn agent_runs_containers_from_the_virtio_fs_share() {
-    let scratch = Scratch::tmp("agent");
+/// A booted VM whose share holds a busybox rootfs per container id, and the
+/// path of its vsock socket.
+fn boot_with_share(name: &str, cpus: u32, ids: &[&str]) -> (Scratch, Live, std::path::PathBuf) {
+    let scratch = Scratch::tmp(name);
     let share = scratch.0.join("share");
-    for id in ["c1", "c2"] {
+    for id in ids {
         busybox_rootfs(&share.join(id));
     }
     let uds = scratch.0.join("v.sock");
-    let mut args = boot_args(2, 256);
+    let mut args = boot_args(cpus, 256);
     args.extend([
         "--vsock".into(),
         format!("3:{}", uds.display()),
@@ -103,8 +104,15 @@ fn agent_runs_containers_from_the_virtio_fs_share() {
         format!("hullshare={}", share.display()),
     ]);
     let mut vm = Live::spawn(&args);
-    let ready = vm.wait_ready();
-    assert!(ready.is_some(), "agent never ready: {:?}", vm.finish());
+    if vm.wait_ready().is_none() {
+        panic!("agent never ready: {:?}", vm.finish());
+    }
+    (scratch, vm, uds)
+}
+
+#[test]
+fn agent_runs_containers_from_the_virtio_fs_share() {
+    let (_scratch, vm, uds) = boot_with_share("agent", 2, &["c1", "c2"]);
     let mut ctl = Control::open(&uds);
 
     // c1: output on both streams, exit code 3, all output before the exit.
@@ -289,23 +297,7 @@ fn agent_runs_containers_from_the_virtio_fs_share() {
 
 #[test]
 fn vsock_holds_hundreds_of_connections_at_once() {
-    let scratch = Scratch::tmp("agent-many");
-    let share = scratch.0.join("share");
-    busybox_rootfs(&share.join("c"));
-    let uds = scratch.0.join("v.sock");
-    let mut args = boot_args(2, 256);
-    args.extend([
-        "--vsock".into(),
-        format!("3:{}", uds.display()),
-        "--fs".into(),
-        format!("hullshare={}", share.display()),
-    ]);
-    let mut vm = Live::spawn(&args);
-    assert!(
-        vm.wait_ready().is_some(),
-        "agent never ready: {:?}",
-        vm.finish()
-    );
+    let (_scratch, vm, uds) = boot_with_share("agent-many", 2, &["c"]);
     // 300 control sessions open at the same time, each answering in turn.
     let mut sessions: Vec<Control> = (0..300).map(|_| Control::open(&uds)).collect();
     for (i, c) in sessions.iter_mut().enumerate().rev() {
@@ -332,23 +324,7 @@ fn vsock_holds_hundreds_of_connections_at_once() {
 
 #[test]
 fn terminal_mode_uses_a_guest_pty_that_follows_resizes() {
-    let scratch = Scratch::tmp("agent-tty");
-    let share = scratch.0.join("share");
-    busybox_rootfs(&share.join("t"));
-    let uds = scratch.0.join("v.sock");
-    let mut args = boot_args(1, 256);
-    args.extend([
-        "--vsock".into(),
-        format!("3:{}", uds.display()),
-        "--fs".into(),
-        format!("hullshare={}", share.display()),
-    ]);
-    let mut vm = Live::spawn(&args);
-    assert!(
-        vm.wait_ready().is_some(),
-        "agent never ready: {:?}",
-        vm.finish()
-    );
+    let (_scratch, vm, uds) = boot_with_share("agent-tty", 1, &["t"]);
     let mut ctl = Control::open(&uds);
     let mut cfg = config(
         "t",

@@ -214,7 +214,11 @@ fn a_missing_command_is_a_clear_error() {
 fn four_sandboxes_at_once() {
     let runs: Vec<(String, Scratch, HullRun)> = (0..4)
         .map(|i| {
-            let spec = Spec::new(&["sh", "-c", &format!("echo sandbox {i}; read c </proc/1/comm; echo $c")]);
+            let spec = Spec::new(&[
+                "sh",
+                "-c",
+                &format!("echo sandbox {i}; read c </proc/1/comm; echo $c"),
+            ]);
             let b = bundle(&format!("four{i}"), &spec);
             let id = id(&format!("four{i}"));
             let run = HullRun::start(&b.0, &id, None);
