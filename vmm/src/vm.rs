@@ -353,6 +353,9 @@ impl Vm {
                 Vsock::new(*cid, uds.clone()).map_err(|e| VmError::Virtio(e.to_string()))?;
             devices.push(Arc::new(Mutex::new(vsock)));
         }
+        if !config.fs.is_empty() {
+            crate::devices::virtio::fs::limits::raise_fd_limit();
+        }
         for share in &config.fs {
             let fs = Fs::new(share.clone()).map_err(|e| VmError::Virtio(e.to_string()))?;
             devices.push(Arc::new(Mutex::new(fs)));

@@ -274,3 +274,36 @@ fn a_malformed_bundle_is_refused_without_booting() {
     assert!(out.stderr.contains("rootfs"), "{out:?}");
     assert_cleaned_up(&id);
 }
+
+#[test]
+fn limits_capabilities_and_masked_paths_are_the_specs() {
+    let script = "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; ulimit -n; \
+                  echo \"[$(cat /masked)]\"; echo x > /rodir/f 2>/dev/null || echo rodir-refused; \
+                  cat /proc/sys/net/core/somaxconn; echo 12 > /proc/sys/kernel/msgmni 2>/dev/null || echo proc-sys-ro";
+    let spec = Spec::new(&["sh", "-c", script]);
+    let b = bundle("limits", &spec);
+    std::fs::write(b.0.join("rootfs/masked"), "visible").unwrap();
+    std::fs::create_dir(b.0.join("rootfs/rodir")).unwrap();
+    let mut config = spec.config();
+    config["process"]["rlimits"][0] =
+        serde_json::json!({"type": "RLIMIT_NOFILE", "hard": 777, "soft": 555});
+    config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push("/masked".into());
+    config["linux"]["readonlyPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push("/rodir".into());
+    config["linux"]["sysctl"] = serde_json::json!({"net.core.somaxconn": "321"});
+    std::fs::write(b.0.join("config.json"), config.to_string()).unwrap();
+    let id = id("limits");
+    let out = hull_run(&b.0, &id, None);
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    // The spec's caps: CHOWN DAC_OVERRIDE FOWNER KILL SETGID SETUID NET_BIND_SERVICE AUDIT_WRITE.
+    assert_eq!(
+        out.stdout_str(),
+        "CapEff:\t00000000200004eb\nCapBnd:\t00000000200004eb\nNoNewPrivs:\t1\n555\n[]\nrodir-refused\n321\nproc-sys-ro\n"
+    );
+    assert_cleaned_up(&id);
+}

@@ -214,3 +214,17 @@ fn writable_share_delegates_changes() {
     assert!(!share.join("file").exists());
     std::fs::remove_dir_all(outer).unwrap();
 }
+
+#[test]
+fn the_guest_cannot_make_device_nodes_on_the_host() {
+    let (outer, share, fs) = setup("esc-dev", false);
+    let ctx = Context::default();
+    for kind in [libc::S_IFCHR, libc::S_IFBLK] {
+        let made = fs.mknod(&ctx, ROOT_ID, &c("dev"), kind | 0o666, 0x0801, 0);
+        assert_eq!(errno(made), Some(libc::EPERM));
+        assert!(!share.join("dev").exists());
+    }
+    let fifo = fs.mknod(&ctx, ROOT_ID, &c("fifo"), libc::S_IFIFO | 0o644, 0, 0);
+    assert!(fifo.is_ok(), "a FIFO is fine: {:?}", fifo.err());
+    std::fs::remove_dir_all(outer).unwrap();
+}

@@ -155,6 +155,12 @@ impl FileSystem for ShareFs {
         umask: u32,
     ) -> io::Result<Entry> {
         self.writable()?;
+        // No device nodes on the host from the guest: a node made here would
+        // open the host's device for anyone who reaches the bundle's files.
+        let kind = mode & libc::S_IFMT;
+        if kind == libc::S_IFCHR || kind == libc::S_IFBLK {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
         self.inner.mknod(ctx, parent, name, mode, rdev, umask)
     }
     fn mkdir(

@@ -10,8 +10,8 @@
 //! hands it to a FUSE [`Server`](fuse_backend_rs::api::server::Server).
 //!
 //! Layout: [`config`] validates the share, [`filesystem`] builds the
-//! passthrough filesystem and wraps it ([`ShareFs`]: read-only shares,
-//! special-file guard), [`device`] implements
+//! passthrough filesystem and wraps it ([`ShareFs`]: read-only shares, no
+//! host device nodes), [`device`] implements
 //! [`VirtioDevice`](super::VirtioDevice), [`event_handler`] is the device
 //! thread (epoll over the queue kick and a stop event).
 //!
@@ -26,6 +26,7 @@ pub mod config;
 pub mod device;
 pub mod event_handler;
 pub mod filesystem;
+pub mod limits;
 
 #[cfg(test)]
 mod escape_tests;
