@@ -15,6 +15,7 @@ mod init;
 mod mounts;
 mod power;
 mod reaper;
+mod switch_root;
 mod virtio;
 mod vsock;
 
@@ -26,6 +27,11 @@ use container::Registry;
 fn main() {
     if std::env::args().nth(1).as_deref() == Some(container::sync::INIT_ARG) {
         init::main();
+    }
+    if !switch_root::done() {
+        let e = switch_root::switch();
+        // Still on the initramfs: containers fall back to move + chroot.
+        console::log(&format!("hull-agent: cannot leave the initramfs: {e}"));
     }
     let registry = Arc::new(Registry::default());
     let port = match power::EventPort::open() {

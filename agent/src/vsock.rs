@@ -49,8 +49,13 @@ impl Listener {
                 return Ok(unsafe { File::from_raw_fd(fd) });
             }
             let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match e.raw_os_error() {
+                Some(libc::EINTR) | Some(libc::ECONNABORTED) => {}
+                // Out of descriptors or memory: back off and try again
+                // rather than stop serving for good.
+                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM)
+                | Some(libc::ENOBUFS) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                _ => return Err(e),
             }
         }
     }

@@ -79,7 +79,7 @@ pub struct Process {
     pub user: User,
     #[serde(default)]
     pub rlimits: Vec<Rlimit>,
-    /// `None` keeps the agent's defaults (runc's default set).
+    /// `None` means no capabilities at all (as runc does).
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
     #[serde(default)]

@@ -31,7 +31,13 @@ pub fn create(id: &str) -> String {
     let dir = format!("{PARENT}/{id}");
     match std::fs::create_dir(&dir) {
         Ok(()) => dir,
-        Err(_) => String::new(),
+        // Left by an earlier container of this id whose processes were
+        // still going away when it was removed: reuse it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => dir,
+        Err(e) => {
+            crate::console::log(&format!("hull-agent: no cgroup for {id}: {e}"));
+            String::new()
+        }
     }
 }
 

@@ -6,7 +6,7 @@ pub mod process;
 pub mod spawn;
 pub mod sync;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,10 +17,6 @@ use agent_protocol::wire::{ErrorCode, Response, StreamHello};
 
 use process::{Phase, Proc, ProcError};
 use sync::InitRequest;
-
-/// How many exits of unknown pids are remembered (a process can exit
-/// before the agent has registered it).
-const UNCLAIMED_MAX: usize = 1024;
 
 struct Container {
     config: ContainerConfig,
@@ -35,7 +31,9 @@ struct Inner {
     /// Ids being created right now.
     creating: HashSet<String>,
     pids: HashMap<i32, Arc<Proc>>,
-    unclaimed: VecDeque<(i32, ExitStatus)>,
+    /// Pids announced by a helper but not registered yet, with their exit
+    /// if it came first. Exits of other pids (helpers, orphans) are ignored.
+    expected: HashMap<i32, Option<ExitStatus>>,
 }
 
 /// Every container of this guest.
@@ -80,10 +78,9 @@ impl Registry {
             match inner.pids.remove(&pid) {
                 Some(p) => p,
                 None => {
-                    if inner.unclaimed.len() >= UNCLAIMED_MAX {
-                        inner.unclaimed.pop_front();
+                    if let Some(slot) = inner.expected.get_mut(&pid) {
+                        *slot = Some(status);
                     }
-                    inner.unclaimed.push_back((pid, status));
                     return;
                 }
             }
@@ -91,15 +88,17 @@ impl Registry {
         proc.exited(status);
     }
 
+    fn expect(&self, pid: i32) {
+        self.lock().expected.insert(pid, None);
+    }
+
     /// Registers a new process, applying an exit that already happened.
     fn register(&self, proc: &Arc<Proc>) {
         let mut inner = self.lock();
-        if let Some(i) = inner.unclaimed.iter().position(|(p, _)| *p == proc.pid) {
-            if let Some((_, status)) = inner.unclaimed.remove(i) {
-                drop(inner);
-                proc.exited(status);
-                return;
-            }
+        if let Some(Some(status)) = inner.expected.remove(&proc.pid) {
+            drop(inner);
+            proc.exited(status);
+            return;
         }
         inner.pids.insert(proc.pid, proc.clone());
     }
@@ -174,8 +173,20 @@ impl Registry {
     }
 
     fn spawn(&self, request: &InitRequest, stdin: bool) -> Result<Arc<Proc>, Response> {
-        let (pid, ends, sync) = spawn::spawn(request, stdin)
-            .map_err(|e| err(ErrorCode::CreateFailed, e.to_string()))?;
+        let mut announced = None;
+        let spawned = spawn::spawn(request, stdin, |pid| {
+            self.expect(pid);
+            announced = Some(pid);
+        });
+        let (pid, ends, sync) = match spawned {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(pid) = announced {
+                    self.lock().expected.remove(&pid);
+                }
+                return Err(err(ErrorCode::CreateFailed, e.to_string()));
+            }
+        };
         let streams = Stream::for_process(request.process.terminal, stdin);
         let proc = Proc::new(pid, ends, streams, sync)
             .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
@@ -339,8 +350,10 @@ impl Registry {
             }
         }
         for p in &procs {
-            // A created process is killed in its helper's wait for start.
-            p.wait();
+            // A created process is killed in its wait for the start byte.
+            // Its output relays end on their own; destroy does not wait for
+            // a reader on the host.
+            p.wait_exit();
         }
         cgroup::remove(&c.cgroup);
         Response::Ok

@@ -114,7 +114,7 @@ impl Proc {
     /// Connects one stream connection to the process and starts its relay.
     pub fn attach(self: &Arc<Self>, stream: Stream, conn: File) -> Result<(), ProcError> {
         let mut st = self.lock();
-        if !st.pending.remove(&stream) {
+        if !st.pending.contains(&stream) {
             return Err(ProcError::UnexpectedStream(stream));
         }
         let ends = st
@@ -147,6 +147,7 @@ impl Proc {
             }
             _ => return Err(ProcError::UnexpectedStream(stream)),
         }
+        st.pending.remove(&stream);
         Ok(())
     }
 
@@ -198,6 +199,17 @@ impl Proc {
                 if st.outputs_open == 0 {
                     return status;
                 }
+            }
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Blocks until the process exited (its output may still be flowing).
+    pub fn wait_exit(&self) -> ExitStatus {
+        let mut st = self.lock();
+        loop {
+            if let Phase::Exited(status) = st.phase {
+                return status;
             }
             st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
         }

@@ -5,15 +5,14 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io;
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
 use agent_protocol::container::WindowSize;
 use agent_protocol::wire;
 
 use super::process::Ends;
-use super::sync::{InitMsg, InitRequest, INIT_ARG, SYNC_FD};
+use super::sync::{InitMsg, InitRequest, SYNC_FD};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -94,21 +93,34 @@ fn pty(size: Option<WindowSize>) -> Result<(File, File), SpawnError> {
     Ok((master_file, slave_file))
 }
 
-/// Spawns the helper for `request`; returns the process's pid, the agent's
-/// stdio ends and the sync socket once the process is created.
-pub fn spawn(request: &InitRequest, stdin: bool) -> Result<(i32, Ends, File), SpawnError> {
+/// The helper's stdio: three fds to become its 0, 1 and 2.
+struct ChildFds([OwnedFd; 3]);
+
+/// Spawns the helper for `request`; `on_pid` learns the process's pid
+/// before the helper exits (so its exit can be placed). Returns the pid, the
+/// agent's stdio ends and the sync socket once the process is created.
+pub fn spawn(
+    request: &InitRequest,
+    stdin: bool,
+    on_pid: impl FnOnce(i32),
+) -> Result<(i32, Ends, File), SpawnError> {
     let process = &request.process;
-    let (ends, child_stdio): (Ends, [Stdio; 3]) = if process.terminal {
+    let (ends, child) = if process.terminal {
         let (master, slave) = pty(process.console_size)?;
-        let s = |f: &File| f.try_clone().map(Stdio::from).map_err(io_err("clone pty"));
-        let stdio = [s(&slave)?, s(&slave)?, Stdio::from(slave)];
-        (Ends::Tty { master }, stdio)
+        let s = |f: &File| {
+            f.try_clone()
+                .map(OwnedFd::from)
+                .map_err(io_err("clone pty"))
+        };
+        let fds = ChildFds([s(&slave)?, s(&slave)?, OwnedFd::from(slave)]);
+        (Ends::Tty { master }, fds)
     } else {
         let (in_r, in_w) = if stdin {
             let (r, w) = pipe()?;
-            (Stdio::from(r), Some(w))
+            (OwnedFd::from(r), Some(w))
         } else {
-            (Stdio::null(), None)
+            let null = File::open("/dev/null").map_err(io_err("open /dev/null"))?;
+            (OwnedFd::from(null), None)
         };
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
@@ -117,47 +129,72 @@ pub fn spawn(request: &InitRequest, stdin: bool) -> Result<(i32, Ends, File), Sp
             stdout: out_r,
             stderr: err_r,
         };
-        (ends, [in_r, Stdio::from(out_w), Stdio::from(err_w)])
+        (
+            ends,
+            ChildFds([in_r, OwnedFd::from(out_w), OwnedFd::from(err_w)]),
+        )
     };
     let (mut ours, theirs) = socketpair()?;
-    let theirs_fd = theirs.as_raw_fd();
-    let [sin, sout, serr] = child_stdio;
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0("hull-agent")
-        .arg(INIT_ARG)
-        .env_clear()
-        .stdin(sin)
-        .stdout(sout)
-        .stderr(serr);
-    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if theirs_fd == SYNC_FD {
-                libc::fcntl(SYNC_FD, libc::F_SETFD, 0);
-            } else if libc::dup2(theirs_fd, SYNC_FD) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    };
-    let child = cmd
-        .spawn()
-        .map_err(io_err("spawn the container-init helper"))?;
-    drop(cmd);
-    drop(theirs);
-    // The helper's own exit is collected by the reaper.
+    fork_exec(&child, &theirs)?;
     drop(child);
+    drop(theirs);
     wire::send(&mut ours, request).map_err(|e| SpawnError::Failed(e.to_string()))?;
     let pid = match recv(&mut ours)? {
         InitMsg::Pid { pid } => pid,
         InitMsg::Error { message } => return Err(SpawnError::Failed(message)),
         other => return Err(SpawnError::Failed(format!("unexpected {other:?}"))),
     };
+    on_pid(pid);
+    ours.write_all(&[1])
+        .map_err(io_err("acknowledge the pid"))?;
     match recv(&mut ours)? {
         InitMsg::Created => Ok((pid, ends, ours)),
         InitMsg::Error { message } => Err(SpawnError::Failed(message)),
         other => Err(SpawnError::Failed(format!("unexpected {other:?}"))),
     }
+}
+
+/// fork + execve of `/proc/self/exe container-init` with `fds` as 0-2 and
+/// `sync` as fd 3. The child runs only async-signal-safe calls (the agent
+/// is multi-threaded); its exit is collected by the reaper.
+fn fork_exec(fds: &ChildFds, sync: &OwnedFd) -> Result<(), SpawnError> {
+    let exe = c"/proc/self/exe";
+    let argv = [
+        c"hull-agent".as_ptr(),
+        c"container-init".as_ptr(),
+        std::ptr::null(),
+    ];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    let raw: [i32; 3] = [
+        fds.0[0].as_raw_fd(),
+        fds.0[1].as_raw_fd(),
+        fds.0[2].as_raw_fd(),
+    ];
+    let sync_fd = sync.as_raw_fd();
+    // SAFETY: the child only calls dup2, fcntl, execve and _exit, all
+    // async-signal-safe, on values prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last("fork the container-init helper"));
+    }
+    if pid == 0 {
+        // SAFETY: see above; sources are all above 2 (0-2 are the console).
+        unsafe {
+            for (target, &source) in raw.iter().enumerate() {
+                if libc::dup2(source, target as i32) < 0 {
+                    libc::_exit(126);
+                }
+            }
+            if sync_fd == SYNC_FD {
+                libc::fcntl(SYNC_FD, libc::F_SETFD, 0);
+            } else if libc::dup2(sync_fd, SYNC_FD) < 0 {
+                libc::_exit(126);
+            }
+            libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    Ok(())
 }
 
 fn recv(sync: &mut File) -> Result<InitMsg, SpawnError> {

@@ -104,6 +104,11 @@ fn run(sync: &mut File) -> Result<()> {
     if pid > 0 {
         wire::send(sync, &InitMsg::Pid { pid })
             .map_err(|e| InitError::Msg(format!("reporting the pid: {e}")))?;
+        // Stay the child's parent until the agent has registered its pid, so
+        // the agent (which inherits it when this process exits) never sees
+        // an exit it cannot place.
+        let mut ack = [0u8; 1];
+        let _ = sync.read(&mut ack);
         return Ok(());
     }
     let prepared = match &request.container {

@@ -75,6 +75,20 @@ fn lookup(program: &str, env: &[String], cwd: &str) -> Result<String> {
         .ok_or_else(|| InitError::Msg(format!("executable file not found in $PATH: {program}")))
 }
 
+/// The user's home from the container's /etc/passwd, else `/`.
+fn home(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let fields: Vec<&str> = line.split(':').collect();
+                (fields.len() >= 6 && fields[2].parse() == Ok(uid)).then(|| fields[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
 impl<'a> Prepared<'a> {
     pub fn new(process: &'a Process, _container: Option<&ContainerConfig>) -> Result<Self> {
         let first = process
@@ -103,8 +117,9 @@ impl<'a> Prepared<'a> {
             .iter()
             .map(|e| cstring(e))
             .collect::<Result<_>>()?;
-        if !process.env.iter().any(|e| e.starts_with("PATH=")) {
-            env.push(cstring(&format!("PATH={DEFAULT_PATH}"))?);
+        // Like runc: the environment is the spec's, plus HOME when missing.
+        if !process.env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(cstring(&format!("HOME={}", home(process.user.uid)))?);
         }
         Ok(Self {
             process,
@@ -152,13 +167,14 @@ impl<'a> Prepared<'a> {
             check(rc, || "no_new_privs".into())?;
         }
         let user = &p.user;
-        if let Some(c) = &p.capabilities {
-            caps::drop_bounding(&c.bounding)?;
-            // Keep the permitted set across the uid change; capset fixes it after.
-            // SAFETY: prctl with constant arguments.
-            let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-            check(rc, || "keepcaps".into())?;
-        }
+        // No capabilities in the spec means none at all, as with runc.
+        let none = Default::default();
+        let c = p.capabilities.as_ref().unwrap_or(&none);
+        caps::drop_bounding(&c.bounding)?;
+        // Keep the permitted set across the uid change; capset fixes it after.
+        // SAFETY: prctl with constant arguments.
+        let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+        check(rc, || "keepcaps".into())?;
         let groups: Vec<libc::gid_t> = user.additional_gids.clone();
         // SAFETY: a pointer and length of a live vector.
         let rc = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
@@ -169,9 +185,7 @@ impl<'a> Prepared<'a> {
         // SAFETY: as above.
         let rc = unsafe { libc::setresuid(user.uid, user.uid, user.uid) };
         check(rc, || format!("setuid {}", user.uid))?;
-        if let Some(c) = &p.capabilities {
-            caps::apply(c)?;
-        }
+        caps::apply(c)?;
         let cwd = cstring(&p.cwd)?;
         // SAFETY: chdir to a valid path, as the workload's user.
         check(unsafe { libc::chdir(cwd.as_ptr()) }, || {

@@ -143,7 +143,7 @@ fn the_namespace_list_is_the_specs() {
     ]});
     let dir = bundle_with(&config);
     let c = Bundle::load(dir.path()).unwrap().container_config("x");
-    assert_eq!(c.namespaces, [Namespace::Mount, Namespace::Network]);
+    assert_eq!(c.namespaces, [Namespace::Mount]);
 }
 
 #[test]

@@ -48,7 +48,8 @@ impl Bundle {
 
 /// The spec's namespace list for the guest. Host namespace paths mean
 /// nothing inside the VM (the network namespace is entered by the sandbox on
-/// the host); `time` has no guest counterpart yet and is left out.
+/// the host, and the guest's network is the container's); `time` has no
+/// guest counterpart yet and is left out.
 fn namespaces(list: &[spec::LinuxNamespace]) -> Vec<Namespace> {
     list.iter()
         .filter_map(|n| match n.kind.as_str() {
@@ -56,7 +57,9 @@ fn namespaces(list: &[spec::LinuxNamespace]) -> Vec<Namespace> {
             "mount" => Some(Namespace::Mount),
             "uts" => Some(Namespace::Uts),
             "ipc" => Some(Namespace::Ipc),
-            "network" => Some(Namespace::Network),
+            // The VM is the container's network namespace (as in Kata): the
+            // guest's interfaces are the container's.
+            "network" => None,
             "cgroup" => Some(Namespace::Cgroup),
             "user" => Some(Namespace::User),
             _ => None,
