@@ -56,6 +56,9 @@ pub struct HostBind {
     pub source: PathBuf,
     /// `rbind`: submounts come along.
     pub recursive: bool,
+    /// `ro`: the host side of the share is read-only too, so the guest
+    /// cannot write through the share even as root.
+    pub readonly: bool,
 }
 
 /// A loaded, validated bundle.
@@ -136,6 +139,7 @@ impl Bundle {
                 index,
                 source: dir.join(source),
                 recursive: mount.is_recursive_bind(),
+                readonly: mount.options.iter().any(|o| o == "ro"),
             });
         }
         Ok(Self {

@@ -69,12 +69,14 @@ fn a_full_spec_translates() {
             HostBind {
                 index: 1,
                 source: "/srv/data".into(),
-                recursive: true
+                recursive: true,
+                readonly: true
             },
             HostBind {
                 index: 2,
                 source: root.join("hosts"),
-                recursive: false
+                recursive: false,
+                readonly: false
             },
         ]
     );

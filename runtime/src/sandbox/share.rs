@@ -85,6 +85,25 @@ fn bind(from: &Path, to: &Path, recursive: bool) -> io::Result<()> {
     })
 }
 
+/// Makes a bind read-only (and nosuid, nodev) on the host side. Only the
+/// top mount of a recursive bind changes.
+fn make_readonly(path: &Path) -> io::Result<()> {
+    let target = cstr(path)?;
+    let flags =
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+    // SAFETY: `target` is a valid NUL-terminated string alive for the call; a
+    // bind remount ignores the null source, type and data.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            target.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    })
+}
+
 fn unmount(path: &Path) -> io::Result<()> {
     let target = cstr(path)?;
     // SAFETY: `target` is a valid NUL-terminated string alive for the call.
@@ -134,7 +153,13 @@ impl Share {
         Ok(())
     }
 
-    fn bind_into(&mut self, from: &Path, to: PathBuf, recursive: bool) -> Result<(), ShareError> {
+    fn bind_into(
+        &mut self,
+        from: &Path,
+        to: PathBuf,
+        recursive: bool,
+        readonly: bool,
+    ) -> Result<(), ShareError> {
         let meta = std::fs::metadata(from).map_err(|source| ShareError::Source {
             path: from.to_path_buf(),
             source,
@@ -154,11 +179,18 @@ impl Share {
         }
         bind(from, &to, recursive).map_err(|source| ShareError::Bind {
             from: from.to_path_buf(),
-            to,
+            to: to.clone(),
             source,
         })?;
         if let Some(last) = self.entries.last_mut() {
             last.mounted = true;
+        }
+        if readonly {
+            make_readonly(&to).map_err(|source| ShareError::Bind {
+                from: from.to_path_buf(),
+                to,
+                source,
+            })?;
         }
         Ok(())
     }
@@ -168,7 +200,8 @@ impl Share {
     pub fn add_container(&mut self, id: &str, bundle: &Bundle) -> Result<(), ShareError> {
         let base = self.dir.join(id);
         self.mkdir(base.clone())?;
-        self.bind_into(&bundle.rootfs, base.join("rootfs"), true)?;
+        let readonly_root = bundle.spec.root.as_ref().is_some_and(|r| r.readonly);
+        self.bind_into(&bundle.rootfs, base.join("rootfs"), true, readonly_root)?;
         if bundle.host_binds.is_empty() {
             return Ok(());
         }
@@ -178,6 +211,7 @@ impl Share {
                 &b.source,
                 base.join("mounts").join(b.index.to_string()),
                 b.recursive,
+                b.readonly,
             )?;
         }
         Ok(())
