@@ -41,6 +41,9 @@ struct Inner {
 #[derive(Debug, Clone, Default)]
 pub struct Console(Arc<Mutex<Inner>>);
 
+/// Longest console line read at once.
+const MAX_LINE: u64 = 64 * 1024;
+
 fn keep_last(lines: &mut VecDeque<String>, max: usize, line: String) -> bool {
     let full = lines.len() == max;
     if full {
@@ -110,7 +113,9 @@ impl Console {
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
+            // A guest that never sends a newline gets its output cut into
+            // lines of MAX_LINE bytes, not an ever-growing buffer.
+            match (&mut reader).take(MAX_LINE).read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
@@ -190,5 +195,14 @@ mod tests {
             Console::default().tail(),
             "(the VM printed nothing on its console)"
         );
+    }
+
+    #[test]
+    fn a_line_without_end_is_cut_not_grown() {
+        let console = Console::new(None);
+        let long = vec![b'x'; 3 * MAX_LINE as usize + 10];
+        console.read_lines(Source::Guest, &long[..], |_| {});
+        let tail = console.tail();
+        assert!(tail.lines().count() >= 4, "{}", tail.lines().count());
     }
 }

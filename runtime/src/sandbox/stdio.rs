@@ -3,12 +3,13 @@
 //! thread to or from the host's descriptors.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -110,6 +111,8 @@ impl HostStdio {
 #[derive(Debug)]
 pub struct Relays {
     outputs_done: mpsc::Receiver<()>,
+    /// Bytes the output relays have written so far.
+    progress: Arc<AtomicU64>,
     outputs: Vec<(UnixStream, JoinHandle<io::Result<u64>>)>,
     input: Option<(Canceller, UnixStream, JoinHandle<io::Result<u64>>)>,
 }
@@ -122,6 +125,7 @@ impl Relays {
         let (done_tx, outputs_done) = mpsc::channel();
         let mut relays = Self {
             outputs_done,
+            progress: Arc::new(AtomicU64::new(0)),
             outputs: Vec::new(),
             input: None,
         };
@@ -139,7 +143,7 @@ impl Relays {
                     relays.input = Some((canceller, clone()?, t));
                 }
             }
-            let mut dst = match kind {
+            let dst = match kind {
                 Stream::Stdin => continue,
                 Stream::Stdout | Stream::Tty => host.stdout.try_clone(),
                 Stream::Stderr => host.stderr.try_clone(),
@@ -147,8 +151,12 @@ impl Relays {
             .map_err(StdioError::Spawn)?;
             let handle = clone()?;
             let done = done_tx.clone();
+            let mut counted = Counted {
+                inner: dst,
+                progress: relays.progress.clone(),
+            };
             let t = spawn("hull-output", move || {
-                let r = pump::pump_output(&conn, &mut dst);
+                let r = pump::pump_output(&conn, &mut counted);
                 let _ = done.send(());
                 r
             })?;
@@ -158,15 +166,23 @@ impl Relays {
     }
 
     /// Waits for the output streams to end (the agent closes them once the
-    /// process's output is all sent). Streams still open `grace` after the
-    /// first wait are cut (some other process kept them open). Then stops
-    /// the input relay. Returns the first output error, if any.
+    /// process's output is all sent). Streams that moved no byte for `grace`
+    /// are cut (some other process kept them open); a slow reader on our
+    /// side is not cut. Then stops the input relay. Returns the first output
+    /// error, if any.
     pub fn finish(self, grace: Duration) -> io::Result<()> {
         let mut pending = self.outputs.len();
+        let mut seen = self.progress.load(Ordering::Relaxed);
         while pending > 0 {
             match self.outputs_done.recv_timeout(grace) {
                 Ok(()) => pending -= 1,
-                Err(_) => break,
+                Err(_) => {
+                    let now = self.progress.load(Ordering::Relaxed);
+                    if now == seen {
+                        break;
+                    }
+                    seen = now;
+                }
             }
         }
         let mut result = Ok(());
@@ -203,3 +219,20 @@ fn spawn(
 
 #[cfg(test)]
 mod tests;
+
+/// A writer that counts what it wrote into a shared counter.
+struct Counted<W> {
+    inner: W,
+    progress: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
