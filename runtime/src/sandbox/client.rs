@@ -241,6 +241,13 @@ impl Client {
         }
     }
 
+    /// Bounds every later read and write on the connection (`None`: no
+    /// bound). Teardown uses it so a wedged agent cannot hold the host.
+    pub fn set_timeout(&mut self, limit: Option<std::time::Duration>) -> std::io::Result<()> {
+        self.stream.set_read_timeout(limit)?;
+        self.stream.set_write_timeout(limit)
+    }
+
     pub fn destroy(&mut self, id: &str) -> Result<(), ClientError> {
         self.call_ok(Request::Destroy {
             container_id: id.into(),

@@ -18,6 +18,9 @@ use crate::bundle::Bundle;
 
 /// How long output streams may stay open after the process was reported
 /// exited before they are cut.
+/// How long teardown waits for each answer of the agent.
+const TEARDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub const DEFAULT_OUTPUT_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -209,7 +212,12 @@ pub fn run(opts: &RunOptions, bundle: &Bundle, stdio: HostStdio) -> Result<RunOu
     timings.mark("output_drain");
 
     // The VM goes away right after; a failed destroy changes nothing.
-    let _ = sandbox.lock_control().destroy(&id);
+    {
+        let mut control = sandbox.lock_control();
+        // Past this point an agent that does not answer is killed with its VM.
+        let _ = control.set_timeout(Some(TEARDOWN_TIMEOUT));
+        let _ = control.destroy(&id);
+    }
     drop(waiter);
     sandbox.shutdown()?;
     timings.mark("teardown");
