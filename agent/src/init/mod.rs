@@ -14,6 +14,7 @@ mod caps;
 mod mountopts;
 mod process;
 mod rootfs;
+mod securejoin;
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -310,24 +310,32 @@ fn limits_capabilities_and_masked_paths_are_the_specs() {
 
 #[test]
 fn bind_mounts_of_host_paths_honour_ro() {
-    let script = "cat /ro/in; echo no > /ro/out 2>/dev/null || echo ro-refused; echo yes > /rw/out";
+    let script = "cat /ro/in; echo no > /ro/out 2>/dev/null || echo ro-refused; \
+                  echo yes > /var/run/rw/out; ls /run";
     let spec = Spec::new(&["sh", "-c", script]);
     let b = bundle("binds", &spec);
     let (ro, rw) = (b.0.join("host-ro"), b.0.join("host-rw"));
     std::fs::create_dir(&ro).unwrap();
     std::fs::create_dir(&rw).unwrap();
     std::fs::write(ro.join("in"), "from a ro bind\n").unwrap();
+    // A destination through an absolute symlink of the image resolves in the
+    // rootfs (/var/run -> /run), as runc does.
+    std::fs::create_dir_all(b.0.join("rootfs/var")).unwrap();
+    std::fs::create_dir_all(b.0.join("rootfs/run")).unwrap();
+    std::os::unix::fs::symlink("/run", b.0.join("rootfs/var/run")).unwrap();
     let mut config = spec.config();
     let mounts = config["mounts"].as_array_mut().unwrap();
     mounts.push(serde_json::json!({"destination": "/ro", "type": "bind",
         "source": ro.display().to_string(), "options": ["rbind", "ro"]}));
-    mounts.push(serde_json::json!({"destination": "/rw", "type": "bind",
-        "source": rw.display().to_string(), "options": ["rbind", "rw"]}));
+    mounts.push(
+        serde_json::json!({"destination": "/var/run/rw", "type": "bind",
+        "source": rw.display().to_string(), "options": ["rbind", "rw"]}),
+    );
     std::fs::write(b.0.join("config.json"), config.to_string()).unwrap();
     let id = id("binds");
     let out = hull_run(&b.0, &id, None);
     assert_eq!(out.code(), Some(0), "{out:?}");
-    assert_eq!(out.stdout_str(), "from a ro bind\nro-refused\n");
+    assert_eq!(out.stdout_str(), "from a ro bind\nro-refused\nrw\n");
     assert!(!ro.join("out").exists());
     assert_eq!(std::fs::read_to_string(rw.join("out")).unwrap(), "yes\n");
     assert_cleaned_up(&id);
