@@ -268,9 +268,18 @@ impl Registry {
 
     pub fn wait(&self, id: &str, exec_id: Option<&str>) -> Response {
         match self.find(id, exec_id) {
-            Ok(proc) => Response::Exited {
-                status: proc.wait(),
-            },
+            Ok(proc) => {
+                let status = proc.wait();
+                // An exec'd process is forgotten once its exit was collected
+                // (its pty and connections go with it); init stays until
+                // destroy.
+                if let Some(exec_id) = exec_id {
+                    if let Some(c) = self.lock().containers.get_mut(id) {
+                        c.execs.remove(exec_id);
+                    }
+                }
+                Response::Exited { status }
+            }
             Err(e) => e,
         }
     }

@@ -182,6 +182,7 @@ impl Proc {
         st.phase = Phase::Exited(status);
         st.ends = None;
         st.sync = None;
+        st.stdin_conn = None;
         self.changed.notify_all();
     }
 
