@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod sandbox;
+pub mod state;
 
 #[cfg(test)]
 pub(crate) mod testutil;
