@@ -24,13 +24,16 @@ pub struct FileLock {
 }
 
 impl FileLock {
-    /// Opens (creating it if needed) and locks `path`, waiting for
-    /// conflicting holders. A missing parent directory is `NotFound`.
+    /// Opens and locks `path`, waiting for conflicting holders. An
+    /// exclusive lock creates the file if needed; a shared one never does
+    /// (so a reader cannot leave a file behind in a directory being torn
+    /// down), and a missing file is `NotFound`.
     pub fn acquire(path: &Path, kind: LockKind) -> io::Result<Self> {
+        let exclusive = kind == LockKind::Exclusive;
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(true)
+            .write(exclusive)
+            .create(exclusive)
             .truncate(false)
             .mode(0o600)
             .custom_flags(libc::O_CLOEXEC)
@@ -155,7 +158,10 @@ mod tests {
         drop(held);
         t.join().unwrap();
         assert!(got.load(Ordering::SeqCst));
-        let e = FileLock::acquire(&dir.path().join("no/such/lock"), LockKind::Shared);
+        let e = FileLock::acquire(&dir.path().join("no/such/lock"), LockKind::Exclusive);
         assert_eq!(e.unwrap_err().kind(), io::ErrorKind::NotFound);
+        let e = FileLock::acquire(&dir.path().join("absent"), LockKind::Shared);
+        assert_eq!(e.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert!(!dir.path().join("absent").exists());
     }
 }

@@ -47,8 +47,11 @@ fn saved_state_loads_back_and_a_missing_one_does_not_exist() {
         Err(StateError::NotExist(_))
     ));
     // Claimed but not written yet: does not exist either.
-    std::fs::create_dir(store.dir("c3").unwrap()).unwrap();
+    let c3 = store.dir("c3").unwrap();
+    std::fs::create_dir(&c3).unwrap();
     assert!(matches!(store.load("c3"), Err(StateError::NotExist(_))));
+    // ... and reading it left nothing there.
+    assert_eq!(std::fs::read_dir(&c3).unwrap().count(), 0);
 }
 
 #[test]
@@ -155,6 +158,7 @@ fn listing_skips_what_is_not_a_container() {
     std::fs::write(root.join("a-file"), "").unwrap();
     std::fs::create_dir(root.join(".hidden")).unwrap();
     std::fs::create_dir(root.join("broken")).unwrap();
+    std::fs::write(root.join("broken").join(LOCK_FILE), "").unwrap();
     std::fs::write(root.join("broken").join(STATE_FILE), "{").unwrap();
     let listed = store.list().unwrap();
     let ids: Vec<_> = listed.iter().map(|l| l.id.as_str()).collect();
