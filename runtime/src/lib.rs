@@ -4,7 +4,9 @@
 //! agent over vsock, relays stdio and signals, and tears everything down.
 
 pub mod bundle;
+pub mod errlog;
 pub mod sandbox;
+pub mod state;
 
 #[cfg(test)]
 pub(crate) mod testutil;

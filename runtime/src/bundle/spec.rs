@@ -22,6 +22,8 @@ pub struct Spec {
     pub mounts: Vec<Mount>,
     #[serde(default)]
     pub linux: Option<Linux>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -22,6 +22,7 @@ use agent_protocol::container::{valid_id, Stream};
 use agent_protocol::wire::ReadyInfo;
 
 use crate::bundle::Bundle;
+use crate::state::{ContainerState, ContainerStatus, StateError, StateStore};
 
 pub mod artifacts;
 pub mod client;
@@ -72,6 +73,8 @@ pub enum SandboxError {
     SocketPathTooLong(PathBuf),
     #[error(transparent)]
     StateDir(#[from] StateDirError),
+    #[error("cannot record the container's state: {0}")]
+    State(#[from] StateError),
     #[error("cannot share the bundle with the VM: {0}")]
     Share(#[from] ShareError),
     #[error("cannot open the console log: {0}")]
@@ -121,6 +124,7 @@ impl SandboxConfig {
 #[derive(Debug)]
 pub struct Sandbox {
     id: String,
+    store: StateStore,
     vsock_socket: PathBuf,
     ready: ReadyInfo,
     control: Arc<Mutex<Client>>,
@@ -161,6 +165,16 @@ impl Sandbox {
             return Err(SandboxError::SocketPathTooLong(socket));
         }
         let state = StateDir::create(&config.state_root, &config.id)?;
+        // This process is the sandbox: `hull state`/`hull list` see the
+        // container as long as it lives.
+        let store = StateStore::new(&config.state_root);
+        let pid = std::process::id() as i32;
+        store.save(&ContainerState::new(
+            &config.id,
+            bundle,
+            pid,
+            state.vsock_socket(),
+        )?)?;
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
         share.add_container(&config.id, bundle)?;
@@ -184,6 +198,7 @@ impl Sandbox {
         timings.mark("agent_connect");
         Ok(Self {
             id: config.id.clone(),
+            store,
             vsock_socket: vmm_config.vsock_socket,
             ready,
             control: Arc::new(Mutex::new(client)),
@@ -199,6 +214,11 @@ impl Sandbox {
 
     pub fn state_dir(&self) -> &Path {
         self.state.path()
+    }
+
+    /// Records the container's new status in its `state.json`.
+    pub fn set_status(&self, status: ContainerStatus) -> Result<(), SandboxError> {
+        Ok(self.store.set_status(&self.id, status)?)
     }
 
     /// What the agent reported in its hello.

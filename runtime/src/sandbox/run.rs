@@ -15,6 +15,7 @@ use super::tty::{self, RawMode};
 use super::vmm::VmmKiller;
 use super::{Client, Sandbox, SandboxConfig, SandboxError, Timings};
 use crate::bundle::Bundle;
+use crate::state::ContainerStatus;
 
 /// How long output streams may stay open after the process was reported
 /// exited before they are cut.
@@ -181,6 +182,9 @@ pub fn run(opts: &RunOptions, bundle: &Bundle, stdio: HostStdio) -> Result<RunOu
     let created = sandbox.lock_control().create(&id, &config, stdin);
     created.map_err(|e| router.fail(sandbox.explain(e)))?;
     timings.mark("container_create");
+    // Status updates only inform `hull state`/`hull list`: a failed one
+    // does not stop the run.
+    let _ = sandbox.set_status(ContainerStatus::Created);
     router.set(Target::Running {
         control: sandbox.control(),
         id: id.clone(),
@@ -201,10 +205,12 @@ pub fn run(opts: &RunOptions, bundle: &Bundle, stdio: HostStdio) -> Result<RunOu
     let started = sandbox.lock_control().start(&id, None);
     started.map_err(|e| sandbox.explain(e))?;
     timings.mark("process_start");
+    let _ = sandbox.set_status(ContainerStatus::Running);
 
     let exited = waiter.wait(&id, None);
     let status = exited.map_err(|e| sandbox.explain(e))?;
     timings.mark("exit_delivered");
+    let _ = sandbox.set_status(ContainerStatus::Stopped);
     router.set(Target::Done);
     // Output errors (a closed stdout) do not change the workload's status.
     let _ = relays.finish(opts.output_grace);

@@ -256,6 +256,58 @@ fn sigterm_is_forwarded_to_the_container() {
     case.assert_clean();
 }
 
+/// `hull --root <case root> ARGS`: status, stdout, stderr.
+fn hull_cli(case: &Case, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hull"))
+        .arg("--root")
+        .arg(case.root())
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn state_and_list_see_a_running_container() {
+    let case = Case::sh(
+        "state",
+        "trap 'exit 0' TERM; echo started; while :; do sleep 0.05; done",
+    );
+    let mut child = case.hull("", &[]).spawn().unwrap();
+    wait_for_line(&mut child, "started");
+    // The status is recorded right after the start call returns.
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        let (code, stdout, stderr) = hull_cli(&case, &["state", &case.id]);
+        assert_eq!(code, Some(0), "{stderr}");
+        state = serde_json::from_str(&stdout).unwrap();
+        if state["status"] == "running" {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(state["status"], "running", "{state}");
+    assert_eq!(state["id"], case.id.as_str());
+    assert_eq!(state["pid"], child.id());
+    assert_eq!(state["ociVersion"], "1.0.2");
+    let bundle = std::fs::canonicalize(case.tmp.join("bundle")).unwrap();
+    assert_eq!(state["bundle"], bundle.to_str().unwrap());
+    let (code, stdout, _) = hull_cli(&case, &["list", "--quiet"]);
+    assert_eq!((code, stdout), (Some(0), format!("{}\n", case.id)));
+    let (_, stdout, _) = hull_cli(&case, &["list", "--format", "json"]);
+    let list: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(list[0]["status"], "running", "{list}");
+    // SAFETY: kill takes no pointers; `child` is alive and not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = finish(child, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    case.assert_clean();
+    let (code, _, stderr) = hull_cli(&case, &["state", &case.id]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (Some(1), "hull: container does not exist\n")
+    );
+}
+
 fn sigint_during_boot_aborts_the_run() {
     let case = Case::sh("sigint-boot", "true");
     let child = case.hull("hang_at_boot", &[]).spawn().unwrap();
@@ -319,7 +371,8 @@ fn main() {
         println!("run_flow: skipped (no mount namespaces without CAP_SYS_ADMIN)");
         return;
     }
-    let cases: [(&str, fn()); 10] = [
+    let cases: [(&str, fn()); 11] = [
+        ("state_and_list", state_and_list_see_a_running_container),
         (
             "runs_the_process",
             runs_the_process_with_its_stdio_mounts_and_exit_code,

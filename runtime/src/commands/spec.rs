@@ -1,0 +1,184 @@
+//! `hull spec [--bundle DIR]`: writes a default `config.json` like
+//! `runc spec` does (`sh` on a terminal, runc's default capabilities,
+//! mounts, masked and read-only paths and namespaces), refusing to replace
+//! an existing one.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::split_flag;
+use runtime::bundle::CONFIG_FILE;
+use runtime::state::OCI_VERSION;
+
+pub const USAGE: &str = "usage: hull spec [--bundle DIR]";
+
+/// runc's default capability set (bounding, effective, permitted).
+pub const DEFAULT_CAPABILITIES: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
+/// The bundle directory (default: the current one).
+pub fn parse(args: &[String]) -> anyhow::Result<PathBuf> {
+    let mut bundle = PathBuf::from(".");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match split_flag(arg) {
+            ("-b" | "--bundle", inline) => {
+                let value = inline.map(String::from).or_else(|| it.next().cloned());
+                bundle = value.context("--bundle needs a value")?.into();
+            }
+            (f, _) if f.starts_with('-') => bail!("unknown option {f}"),
+            _ => bail!("\"spec\" requires exactly 0 argument(s)"),
+        }
+    }
+    Ok(bundle)
+}
+
+pub fn main(args: &[String]) -> anyhow::Result<i32> {
+    write(&parse(args)?)?;
+    Ok(0)
+}
+
+/// Writes `bundle/config.json`, never over an existing file.
+pub fn write(bundle: &Path) -> anyhow::Result<()> {
+    let path = bundle.join(CONFIG_FILE);
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        // runc's wording, with the name as runc shows it.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            bail!("File {CONFIG_FILE} exists. Remove it first")
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+    };
+    file.write_all(&to_tab_indented(&default_spec())?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// runc indents its spec with tabs.
+fn to_tab_indented(value: &Value) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, fmt))?;
+    Ok(out)
+}
+
+/// The default spec: runc's example, with the cgroup namespace (the guest
+/// runs cgroup v2) and hull as the host name.
+pub fn default_spec() -> Value {
+    let caps = DEFAULT_CAPABILITIES;
+    let nodev = ["nosuid", "noexec", "nodev"];
+    json!({
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": true,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["sh"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm"
+            ],
+            "cwd": "/",
+            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+            "noNewPrivileges": true
+        },
+        "root": { "path": "rootfs", "readonly": true },
+        "hostname": "hull",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nodev },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+              "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
+        ],
+        "linux": {
+            "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
+            "namespaces": [
+                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
+                { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testutil::TempDir;
+
+    #[test]
+    fn writes_a_spec_hull_can_load() {
+        let dir = TempDir::new("cmd-spec");
+        write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(text.starts_with("{\n\t\""), "not tab-indented");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["process"]["args"], json!(["sh"]));
+        assert_eq!(v["process"]["terminal"], true);
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            json!(DEFAULT_CAPABILITIES)
+        );
+        assert_eq!(v["mounts"].as_array().unwrap().len(), 7);
+        assert!(v["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/proc/kcore")));
+        let ns: Vec<_> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect();
+        assert!(ns.contains(&&json!({"type": "mount"})) && ns.contains(&&json!({"type": "pid"})));
+        // hull's own loader takes it (given a rootfs).
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let bundle = runtime::bundle::Bundle::load(dir.path()).unwrap();
+        assert!(bundle.terminal());
+    }
+
+    #[test]
+    fn never_overwrites() {
+        let dir = TempDir::new("cmd-spec-exists");
+        std::fs::write(dir.path().join(CONFIG_FILE), "mine").unwrap();
+        let e = write(dir.path()).unwrap_err();
+        assert_eq!(e.to_string(), "File config.json exists. Remove it first");
+        assert_eq!(
+            std::fs::read(dir.path().join(CONFIG_FILE)).unwrap(),
+            b"mine"
+        );
+        let e = write(&dir.path().join("missing")).unwrap_err();
+        assert!(e.to_string().starts_with("cannot create"), "{e}");
+    }
+
+    #[test]
+    fn options() {
+        let a = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(parse(&a("")).unwrap(), PathBuf::from("."));
+        assert_eq!(parse(&a("-b /x")).unwrap(), PathBuf::from("/x"));
+        assert_eq!(parse(&a("--bundle=/y")).unwrap(), PathBuf::from("/y"));
+        assert!(parse(&a("--bundle")).is_err());
+        assert!(parse(&a("--rootless")).is_err());
+        assert!(parse(&a("extra")).is_err());
+    }
+}
