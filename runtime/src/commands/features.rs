@@ -44,52 +44,11 @@ pub const MOUNT_OPTIONS: [&str; 29] = [
 ];
 
 /// Namespaces the agent creates for a container, by their OCI names.
-pub const NAMESPACES: [&str; 7] = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"];
+/// (`network` is the VM itself; user namespaces are refused in the guest.)
+pub const NAMESPACES: [&str; 6] = ["cgroup", "ipc", "mount", "network", "pid", "uts"];
 
-/// Capabilities 0 ..= CAP_CHECKPOINT_RESTORE (40), which the agent knows.
-pub const CAPABILITIES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Capabilities the agent knows, by number.
+pub use agent_protocol::container::CAPABILITIES;
 
 pub fn main(args: &[String]) -> anyhow::Result<i32> {
     if !args.is_empty() {
@@ -151,7 +110,7 @@ mod tests {
             .unwrap()
             .contains(&json!("rbind")));
         let linux = &v["linux"];
-        assert_eq!(linux["namespaces"].as_array().unwrap().len(), 7);
+        assert_eq!(linux["namespaces"].as_array().unwrap().len(), 6);
         assert_eq!(linux["capabilities"][40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(linux["cgroup"]["v2"], true);
         assert_eq!(linux["seccomp"]["enabled"], false);
