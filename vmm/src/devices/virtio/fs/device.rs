@@ -1,35 +1,28 @@
 //! The virtio-fs device model ([`VirtioDevice`] implementation).
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use fuse_backend_rs::api::server::Server;
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::event_handler::{FsServer, Worker};
 use super::{
     FsConfig, FsError, FsStats, ShareFs, CONFIG_SPACE_LEN, NUM_REQUEST_QUEUES, QUEUE_SIZE, TAG_LEN,
 };
+use crate::devices::virtio::thread::DeviceThread;
 use crate::devices::virtio::{
     expect_queues, ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_FS,
 };
 
 /// The device thread and the events that drive it.
-struct Running {
-    kick: Arc<EventFd>,
-    stop: Arc<EventFd>,
-    thread: JoinHandle<()>,
-}
-
 /// A virtio-fs device sharing one host directory (see the module docs).
 pub struct Fs {
     config: FsConfig,
     config_space: [u8; CONFIG_SPACE_LEN],
     server: Arc<FsServer>,
     stats: Arc<FsStats>,
-    running: Option<Running>,
+    running: Option<DeviceThread<()>>,
 }
 
 impl Fs {
@@ -60,10 +53,7 @@ impl Fs {
 
     fn stop_thread(&mut self) {
         if let Some(running) = self.running.take() {
-            // If the write fails the thread cannot be woken; joining would hang.
-            if running.stop.write(1).is_ok() {
-                let _ = running.thread.join();
-            }
+            running.stop();
         }
     }
 }
@@ -108,27 +98,18 @@ impl VirtioDevice for Fs {
         let queues = Vec::from(expect_queues::<{ 1 + NUM_REQUEST_QUEUES as usize }>(
             queues,
         )?);
-        let kick = Arc::new(EventFd::new(EFD_NONBLOCK)?);
-        let stop = Arc::new(EventFd::new(EFD_NONBLOCK)?);
-        let worker = Worker::new(
-            mem,
-            interrupt,
-            queues,
-            Arc::clone(&self.server),
-            Arc::clone(&kick),
-            Arc::clone(&stop),
-            Arc::clone(&self.stats),
-        )?;
-        let thread = std::thread::Builder::new()
-            .name("hull-fs".into())
-            .spawn(move || worker.run())?;
-        self.running = Some(Running { kick, stop, thread });
+        let (server, stats) = (Arc::clone(&self.server), Arc::clone(&self.stats));
+        let thread = DeviceThread::spawn("hull-fs", |kick, stop| {
+            let worker = Worker::new(mem, interrupt, queues, server, kick, stop, stats)?;
+            Ok(move || worker.run())
+        })?;
+        self.running = Some(thread);
         Ok(())
     }
 
     fn queue_notify(&mut self, _queue_index: u32) {
         if let Some(running) = &self.running {
-            let _ = running.kick.write(1);
+            running.kick();
         }
     }
 

@@ -3,33 +3,26 @@
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::event_handler::Worker;
 use super::unix::Muxer;
 use super::{VsockError, VsockStats, HOST_CID, QUEUE_SIZE};
+use crate::devices::virtio::thread::DeviceThread;
 use crate::devices::virtio::{
     expect_queues, ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_VSOCK,
 };
 
 /// The device thread and the events that drive it.
-struct Running {
-    kick: Arc<EventFd>,
-    stop: Arc<EventFd>,
-    thread: JoinHandle<Muxer>,
-}
-
 /// A virtio-vsock device backed by Unix sockets (see the module docs).
 pub struct Vsock {
     guest_cid: u64,
     uds_path: PathBuf,
     listener: UnixListener,
     stats: Arc<VsockStats>,
-    running: Option<Running>,
+    running: Option<DeviceThread<Muxer>>,
 }
 
 impl Vsock {
@@ -65,10 +58,7 @@ impl Vsock {
 
     fn stop_thread(&mut self) {
         if let Some(running) = self.running.take() {
-            // If the write fails the thread cannot be woken; joining would hang.
-            if running.stop.write(1).is_ok() {
-                let _ = running.thread.join();
-            }
+            running.stop();
         }
     }
 }
@@ -118,27 +108,18 @@ impl VirtioDevice for Vsock {
             listener,
             Arc::clone(&self.stats),
         )?;
-        let kick = Arc::new(EventFd::new(EFD_NONBLOCK)?);
-        let stop = Arc::new(EventFd::new(EFD_NONBLOCK)?);
-        let worker = Worker::new(
-            mem,
-            interrupt,
-            queues,
-            muxer,
-            Arc::clone(&kick),
-            Arc::clone(&stop),
-            Arc::clone(&self.stats),
-        )?;
-        let thread = std::thread::Builder::new()
-            .name("hull-vsock".into())
-            .spawn(move || worker.run())?;
-        self.running = Some(Running { kick, stop, thread });
+        let stats = Arc::clone(&self.stats);
+        let thread = DeviceThread::spawn("hull-vsock", |kick, stop| {
+            let worker = Worker::new(mem, interrupt, queues, muxer, kick, stop, stats)?;
+            Ok(move || worker.run())
+        })?;
+        self.running = Some(thread);
         Ok(())
     }
 
     fn queue_notify(&mut self, _queue_index: u32) {
         if let Some(running) = &self.running {
-            let _ = running.kick.write(1);
+            running.kick();
         }
     }
 
