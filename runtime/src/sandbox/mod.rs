@@ -27,6 +27,7 @@ use crate::state::{ContainerState, ContainerStatus, StateError, StateStore};
 pub mod artifacts;
 pub mod client;
 pub mod console;
+pub mod exec;
 pub mod pump;
 pub mod run;
 pub mod share;
@@ -102,6 +103,9 @@ pub struct SandboxConfig {
     pub mem_mib: u32,
     pub cpus: u32,
     pub boot_timeout: Duration,
+    /// Started by `hull create` (else `hull run` drives it to the end and
+    /// no other command may start it).
+    pub detached: bool,
 }
 
 impl SandboxConfig {
@@ -114,6 +118,7 @@ impl SandboxConfig {
             mem_mib: DEFAULT_MEM_MIB,
             cpus: DEFAULT_CPUS,
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
+            detached: false,
         }
     }
 }
@@ -169,12 +174,9 @@ impl Sandbox {
         // container as long as it lives.
         let store = StateStore::new(&config.state_root);
         let pid = std::process::id() as i32;
-        store.save(&ContainerState::new(
-            &config.id,
-            bundle,
-            pid,
-            state.vsock_socket(),
-        )?)?;
+        let mut record = ContainerState::new(&config.id, bundle, pid, state.vsock_socket())?;
+        record.hull.foreground = !config.detached;
+        store.save(&record)?;
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
         share.add_container(&config.id, bundle)?;
@@ -189,6 +191,17 @@ impl Sandbox {
         timings.mark("sandbox_setup");
         let mut vmm = Vmm::spawn(&vmm_config, Console::new(Some(log)))?;
         on_spawn(vmm.killer());
+        let vmm_pid = vmm.pid();
+        let start = crate::state::proc::ProcStat::read(vmm_pid)
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.start_time);
+        store.update(&config.id, |s| {
+            s.hull.vmm_pid = vmm_pid;
+            s.hull.vmm_start_time = start;
+            s.hull.mem_mib = config.mem_mib;
+            Ok(())
+        })?;
         vmm.wait_ready(config.boot_timeout)?;
         timings.mark("vm_boot");
         let (client, ready) = match Client::connect(&vmm_config.vsock_socket) {
@@ -219,6 +232,17 @@ impl Sandbox {
     /// Records the container's new status in its `state.json`.
     pub fn set_status(&self, status: ContainerStatus) -> Result<(), SandboxError> {
         Ok(self.store.set_status(&self.id, status)?)
+    }
+
+    /// Keeps the state directory (with `state.json` and the console log)
+    /// after shutdown or drop, for `hull delete` to remove.
+    pub fn keep_state(&mut self) {
+        self.state.keep();
+    }
+
+    /// The state store the sandbox records its status in.
+    pub fn store(&self) -> &StateStore {
+        &self.store
     }
 
     /// What the agent reported in its hello.
