@@ -5,3 +5,4 @@
 //! limits ([`resources`]).
 
 pub mod resources;
+pub mod hooks;
