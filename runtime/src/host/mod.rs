@@ -4,6 +4,7 @@
 //! turning `linux.resources` into the VM's size and the guest cgroup's
 //! limits ([`resources`]).
 
-pub mod resources;
-pub mod hooks;
 pub mod cgroups;
+pub mod hooks;
+pub mod netns;
+pub mod resources;
