@@ -1,7 +1,7 @@
 //! Running OCI hooks ([`crate::bundle::spec::Hook`]) on the host.
 //!
 //! Each hook runs with `path` as the program, `args` as its whole argv
-//! (`args[0]` becomes argv[0]; no args means argv is `[path]`), `env` as its
+//! (`args[0]` becomes `argv[0]`; no args means argv is `[path]`), `env` as its
 //! whole environment (nothing inherited; entries without `=` are skipped),
 //! the container's state JSON on stdin, and stdout/stderr captured (the last
 //! [`OUTPUT_TAIL_BYTES`] of each) for the error message. The hook leads a
