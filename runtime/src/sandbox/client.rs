@@ -75,6 +75,7 @@ fn name(req: &Request) -> &'static str {
         Request::ResizeTty { .. } => "resize_tty",
         Request::CloseStdin { .. } => "close_stdin",
         Request::Stats { .. } => "stats",
+        Request::Update { .. } => "update",
         Request::Destroy { .. } => "destroy",
         Request::PowerOff => "power_off",
     }
