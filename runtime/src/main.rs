@@ -65,6 +65,8 @@ pub struct Global {
     pub root: PathBuf,
     pub log: ErrorLog,
     pub systemd_cgroup: bool,
+    /// This is a sandbox or exec process: stderr belongs to the workload.
+    pub in_child: bool,
 }
 
 impl Global {
@@ -83,6 +85,15 @@ impl Global {
             args.push("--systemd-cgroup".into());
         }
         args
+    }
+
+    /// A warning: on stderr (unless this is a sandbox process, whose stderr
+    /// is the container's) and in the log.
+    pub fn warn(&self, msg: &str) {
+        if !self.in_child {
+            eprintln!("hull: warning: {msg}");
+        }
+        let _ = self.log.warn(msg);
     }
 
     /// Appends `msg` to the log file only (the sandbox process: its stderr
@@ -107,6 +118,7 @@ fn global(args: &[String]) -> Result<(Global, &[String]), String> {
         root: PathBuf::from(DEFAULT_STATE_ROOT),
         log: ErrorLog::default(),
         systemd_cgroup: false,
+        in_child: false,
     };
     let mut rest = args;
     while let Some(arg) = rest.first() {
@@ -210,13 +222,14 @@ fn main() -> ExitCode {
     // A re-executed `hull` (the sandbox or exec process) has a sync pipe.
     let mut child = Notifier::take().map(|(_, n)| n);
     let all: Vec<String> = std::env::args().skip(1).collect();
-    let (global, args) = match global(&all) {
+    let (mut global, args) = match global(&all) {
         Ok(split) => split,
         Err(e) => {
             eprintln!("hull: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
+    global.in_child = child.is_some();
     let code = match dispatch(&global, args, child.as_mut()) {
         Ok(code) => code,
         Err(e) => {

@@ -16,12 +16,13 @@ use anyhow::{bail, Context};
 use super::args::{self, flag, opt, Flag};
 use crate::Global;
 use runtime::bundle::Bundle;
+use runtime::host::resources::{vm_size, VmDefaults};
 use runtime::process::console::Pty;
 use runtime::process::sync::{self, ChildStdio, Notifier};
 use runtime::process::{exit, pidfile};
 use runtime::sandbox::run::{self, RunError, RunOptions, DEFAULT_OUTPUT_GRACE};
 use runtime::sandbox::stdio::HostStdio;
-use runtime::sandbox::{Artifacts, SandboxConfig};
+use runtime::sandbox::{Artifacts, SandboxConfig, DEFAULT_CPUS, DEFAULT_MEM_MIB};
 use runtime::state::StateStore;
 
 pub const USAGE: &str =
@@ -81,6 +82,16 @@ pub fn main(global: &Global, argv: &[String], child: Option<&mut Notifier>) -> a
 /// sandbox process and waits for it to report; returns its pid.
 pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32> {
     let bundle = Bundle::load(&create.bundle)?;
+    let resources = bundle
+        .spec
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref());
+    let defaults = VmDefaults {
+        mem_mib: DEFAULT_MEM_MIB,
+        cpus: DEFAULT_CPUS,
+    };
+    vm_size(resources, defaults)?;
     let store = StateStore::new(&global.root);
     let dir = store.dir(&create.id)?;
     if dir.exists() {
@@ -113,6 +124,28 @@ pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32
     Ok(pid)
 }
 
+/// The sandbox for container `id` of `bundle`: the VM sized from
+/// `linux.resources` (else `defaults`), cgroups as `--systemd-cgroup` says.
+pub fn sandbox_config(
+    global: &Global,
+    id: &str,
+    bundle: &Bundle,
+    defaults: VmDefaults,
+) -> anyhow::Result<SandboxConfig> {
+    let resources = bundle
+        .spec
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref());
+    let (mem_mib, cpus) = vm_size(resources, defaults)?;
+    let mut sandbox = SandboxConfig::new(id, Artifacts::locate()?);
+    sandbox.state_root = global.root.clone();
+    sandbox.mem_mib = mem_mib;
+    sandbox.cpus = cpus;
+    sandbox.systemd_cgroup = global.systemd_cgroup;
+    Ok(sandbox)
+}
+
 fn path_arg(p: &Path) -> String {
     p.display().to_string()
 }
@@ -135,15 +168,25 @@ fn sandbox_process(
     notifier: &mut Notifier,
 ) -> anyhow::Result<i32> {
     let bundle = Bundle::load(&create.bundle)?;
-    let mut sandbox = SandboxConfig::new(&create.id, Artifacts::locate()?);
-    sandbox.state_root = global.root.clone();
+    let mut sandbox = sandbox_config(
+        global,
+        &create.id,
+        &bundle,
+        VmDefaults {
+            mem_mib: DEFAULT_MEM_MIB,
+            cpus: DEFAULT_CPUS,
+        },
+    )?;
     sandbox.detached = true;
     let opts = RunOptions {
         sandbox,
         output_grace: DEFAULT_OUTPUT_GRACE,
         forward_signals: true,
     };
-    let mut lifecycle = super::lifecycle::Detached { notifier };
+    let mut lifecycle = super::lifecycle::Detached {
+        spec: &bundle.spec,
+        notifier,
+    };
     match run::run_with(&opts, &bundle, HostStdio::inherit()?, &mut lifecycle) {
         Ok(outcome) => exit::exit_like(outcome.status),
         Err(RunError::Interrupted(signal)) => exit::die_of(signal),

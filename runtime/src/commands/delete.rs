@@ -10,6 +10,9 @@ use anyhow::{bail, Context};
 use super::args::{self, flag, Flag};
 use super::container::Container;
 use crate::Global;
+use runtime::host::cgroups;
+use runtime::host::hooks::HookKind;
+use runtime::state::ContainerStatus;
 
 pub const USAGE: &str = "usage: hull delete [--force] ID";
 
@@ -40,20 +43,18 @@ pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
             bail!("process {} of container {id} did not die", p.pid);
         }
     }
-    super::hooks::run_warn(global, &c, super::hooks::Kind::Poststop);
-    let mut problems = Vec::new();
-    for cg in &c.state.hull.cgroups {
-        if let Err(e) = std::fs::remove_dir(cg) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                problems.push(format!("cannot remove cgroup {}: {e}", cg.display()));
-            }
-        }
-    }
+    let mut stopped = c.state.clone();
+    stopped.status = ContainerStatus::Stopped;
+    let stopped = Container {
+        state: stopped,
+        status: ContainerStatus::Stopped,
+        store: c.store.clone(),
+    };
+    super::hooks::run_warn(global, &stopped, HookKind::Poststop);
+    let cgroups = cgroups::remove(&c.state.hull.cgroups);
     let dir = c.store.dir(id)?;
     remove_state_dir(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
-    if !problems.is_empty() {
-        bail!("{}", problems.join("; "));
-    }
+    cgroups?;
     Ok(0)
 }
 

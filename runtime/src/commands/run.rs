@@ -10,14 +10,18 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use super::create::{spawn_sandbox, write_pid_file, CreateArgs};
+use super::create::{sandbox_config, spawn_sandbox, write_pid_file, CreateArgs};
+use super::hooks;
+use super::lifecycle::Foreground;
 use crate::Global;
 use runtime::bundle::Bundle;
+use runtime::host::hooks::HookKind;
+use runtime::host::resources::VmDefaults;
 use runtime::process::exit;
 use runtime::process::sync::Notifier;
 use runtime::sandbox::run::{self, RunOptions, DEFAULT_OUTPUT_GRACE};
 use runtime::sandbox::stdio::HostStdio;
-use runtime::sandbox::{Artifacts, SandboxConfig, DEFAULT_CPUS, DEFAULT_MEM_MIB};
+use runtime::sandbox::{DEFAULT_CPUS, DEFAULT_MEM_MIB};
 
 pub const USAGE: &str = "usage: hull run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket SOCK] [--timings] [--mem MIB] [--cpus N] ID";
 
@@ -101,16 +105,26 @@ pub fn main(global: &Global, args: &[String], child: Option<&mut Notifier>) -> a
         return create_and_start(global, &args);
     }
     let bundle = Bundle::load(&args.bundle)?;
-    let mut sandbox = SandboxConfig::new(&args.id, Artifacts::locate()?);
-    sandbox.state_root = global.root.clone();
-    sandbox.mem_mib = args.mem_mib;
-    sandbox.cpus = args.cpus;
+    let defaults = VmDefaults {
+        mem_mib: args.mem_mib,
+        cpus: args.cpus,
+    };
+    let sandbox = sandbox_config(global, &args.id, &bundle, defaults)?;
     let opts = RunOptions {
         sandbox,
         output_grace: DEFAULT_OUTPUT_GRACE,
         forward_signals: true,
     };
-    let outcome = run::run(&opts, &bundle, HostStdio::inherit()?)?;
+    let mut lifecycle = Foreground {
+        global,
+        spec: &bundle.spec,
+        last_state: None,
+    };
+    let outcome = run::run_with(&opts, &bundle, HostStdio::inherit()?, &mut lifecycle)?;
+    if let Some(mut state) = lifecycle.last_state.take() {
+        state.status = runtime::state::ContainerStatus::Stopped;
+        hooks::warn_all(global, &bundle.spec, HookKind::Poststop, &state);
+    }
     if args.timings {
         eprintln!("{}", outcome.timings.to_json());
     }

@@ -4,6 +4,7 @@ use anyhow::bail;
 
 use super::container::Container;
 use crate::Global;
+use runtime::host::hooks::HookKind;
 use runtime::state::ContainerStatus;
 
 pub const USAGE: &str = "usage: hull start ID";
@@ -22,9 +23,9 @@ pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
         }
     }
     let mut agent = c.agent()?;
-    super::hooks::run(&c, super::hooks::Kind::StartContainer)?;
+    super::hooks::run(&c, HookKind::StartContainer)?;
     agent.start(id, None)?;
     c.store.set_status(id, ContainerStatus::Running)?;
-    super::hooks::run_warn(global, &c, super::hooks::Kind::Poststart);
+    super::hooks::run_warn(global, &c, HookKind::Poststart);
     Ok(0)
 }

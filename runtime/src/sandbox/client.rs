@@ -255,6 +255,18 @@ impl Client {
         })
     }
 
+    /// Changes the resource limits of container `id`'s guest cgroup.
+    pub fn update(
+        &mut self,
+        id: &str,
+        resources: agent_protocol::container::Resources,
+    ) -> Result<(), ClientError> {
+        self.call_ok(Request::Update {
+            container_id: id.into(),
+            resources,
+        })
+    }
+
     /// Asks the agent to power the VM off; the VMM exits soon after.
     pub fn power_off(&mut self) -> Result<(), ClientError> {
         self.call_ok(Request::PowerOff)

@@ -90,6 +90,10 @@ pub enum SandboxError {
     VmExited { status: ExitStatus, tail: String },
     #[error("lost the connection to the agent, VM stopped: {error}\n{tail}")]
     AgentLost { error: ClientError, tail: String },
+    #[error("cannot join linux.cgroupsPath: {0}")]
+    Cgroup(#[from] crate::host::cgroups::CgroupError),
+    #[error("cannot enter the container's network namespace: {0}")]
+    Netns(#[from] crate::host::netns::NetnsError),
 }
 
 /// What a sandbox is made of.
@@ -106,6 +110,8 @@ pub struct SandboxConfig {
     /// Started by `hull create` (else `hull run` drives it to the end and
     /// no other command may start it).
     pub detached: bool,
+    /// `--systemd-cgroup`: `linux.cgroupsPath` is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 impl SandboxConfig {
@@ -119,6 +125,7 @@ impl SandboxConfig {
             cpus: DEFAULT_CPUS,
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
             detached: false,
+            systemd_cgroup: false,
         }
     }
 }
@@ -135,7 +142,24 @@ pub struct Sandbox {
     control: Arc<Mutex<Client>>,
     vmm: Vmm,
     share: Share,
+    cgroup: HostCgroup,
     state: StateDir,
+}
+
+/// The host cgroup the sandbox process joined: left again (and what the join
+/// created removed) if the sandbox goes away before it is kept.
+#[derive(Debug, Default)]
+struct HostCgroup {
+    joined: Option<crate::host::cgroups::Cgroup>,
+    kept: bool,
+}
+
+impl Drop for HostCgroup {
+    fn drop(&mut self) {
+        if let (Some(cg), false) = (self.joined.take(), self.kept) {
+            cg.leave(std::process::id() as i32);
+        }
+    }
 }
 
 impl Sandbox {
@@ -177,6 +201,26 @@ impl Sandbox {
         let mut record = ContainerState::new(&config.id, bundle, pid, state.vsock_socket())?;
         record.hull.foreground = !config.detached;
         store.save(&record)?;
+        let mut cgroup = HostCgroup::default();
+        let linux = bundle.spec.linux.as_ref();
+        if let Some(path) = linux.and_then(|l| l.cgroups_path.as_deref()) {
+            let joined = crate::host::cgroups::Cgroup::join(
+                Some(path),
+                &config.id,
+                config.systemd_cgroup,
+                pid,
+            )?;
+            let paths = joined.paths().to_vec();
+            cgroup.joined = Some(joined);
+            store.update(&config.id, |s| {
+                s.hull.cgroups = paths;
+                Ok(())
+            })?;
+        }
+        // The VMM, spawned from this thread, is then in the namespace too.
+        if let Some(netns) = bundle.spec.network_namespace_path() {
+            crate::host::netns::enter_netns(Path::new(netns))?;
+        }
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
         share.add_container(&config.id, bundle)?;
@@ -217,6 +261,7 @@ impl Sandbox {
             control: Arc::new(Mutex::new(client)),
             vmm,
             share,
+            cgroup,
             state,
         })
     }
@@ -238,6 +283,7 @@ impl Sandbox {
     /// after shutdown or drop, for `hull delete` to remove.
     pub fn keep_state(&mut self) {
         self.state.keep();
+        self.cgroup.kept = true;
     }
 
     /// The state store the sandbox records its status in.

@@ -70,6 +70,8 @@ pub enum CgroupError {
 pub struct Cgroup {
     paths: Vec<PathBuf>,
     created: Vec<PathBuf>,
+    /// Where the process was before, per hierarchy (for [`Cgroup::leave`]).
+    origins: Vec<PathBuf>,
 }
 
 impl Cgroup {
@@ -104,9 +106,17 @@ impl Cgroup {
             .iter()
             .map(|h| path.place(h, mountinfo::own_cgroup(h, own), pure_v2))
             .collect::<Result<Vec<_>, _>>()?;
+        let origins = hierarchies
+            .iter()
+            .map(|h| {
+                let own = mountinfo::own_cgroup(h, own).unwrap_or("/");
+                h.mountpoint.join(own.trim_start_matches('/'))
+            })
+            .collect();
         let mut cgroup = Cgroup {
             paths: dirs.clone(),
             created: Vec::new(),
+            origins,
         };
         let result = hierarchies
             .iter()
@@ -175,6 +185,15 @@ impl Cgroup {
     /// [`remove`] and [`pids`].
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths
+    }
+
+    /// Moves `pid` back where it was before the join and removes what the
+    /// join created (a sandbox that failed to start); best effort.
+    pub fn leave(mut self, pid: i32) {
+        for dir in &self.origins {
+            let _ = std::fs::write(dir.join("cgroup.procs"), pid.to_string());
+        }
+        self.undo();
     }
 
     /// The directories the join created, parents first.
