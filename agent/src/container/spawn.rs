@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use agent_protocol::container::WindowSize;
 use agent_protocol::wire;
@@ -47,8 +48,16 @@ fn pipe() -> Result<(File, File), SpawnError> {
     Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
-/// A pty pair: (master, slave), with the initial size.
-fn pty(size: Option<WindowSize>) -> Result<(File, File), SpawnError> {
+/// A pty pair: (master, slave), with the initial size. For an exec into a
+/// container (`in_pid`: its init), the pty comes from the container's own
+/// devpts instance, so the process finds it as `/dev/pts/N` there.
+fn pty(size: Option<WindowSize>, in_pid: Option<i32>) -> Result<(File, File), SpawnError> {
+    if let Some(pid) = in_pid {
+        if let Ok(pair) = container_pty(pid) {
+            set_size(&pair.0, size);
+            return Ok(pair);
+        }
+    }
     // SAFETY: opening the pty multiplexer.
     let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
     if master < 0 {
@@ -80,6 +89,11 @@ fn pty(size: Option<WindowSize>) -> Result<(File, File), SpawnError> {
     }
     // SAFETY: `slave` is a fresh fd owned here.
     let slave_file = unsafe { File::from_raw_fd(slave) };
+    set_size(&master_file, size);
+    Ok((master_file, slave_file))
+}
+
+fn set_size(master: &File, size: Option<WindowSize>) {
     if let Some(size) = size {
         let ws = libc::winsize {
             ws_row: size.rows,
@@ -88,9 +102,38 @@ fn pty(size: Option<WindowSize>) -> Result<(File, File), SpawnError> {
             ws_ypixel: 0,
         };
         // SAFETY: TIOCSWINSZ with a valid winsize on the master.
-        unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
-    Ok((master_file, slave_file))
+}
+
+/// A pty of the devpts instance mounted in process `pid`'s root, its slave
+/// opened through the master (TIOCGPTPEER), never by a path.
+fn container_pty(pid: i32) -> Result<(File, File), SpawnError> {
+    let path = format!("/proc/{pid}/root/dev/pts/ptmx");
+    let master = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(io_err("open the container's ptmx"))?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK with a valid int on a pty master.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(last("unlock the pty"));
+    }
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(last("open the pty slave"));
+    }
+    // SAFETY: a fresh fd owned here.
+    Ok((master, unsafe { File::from_raw_fd(slave) }))
 }
 
 /// The helper's stdio: three fds to become its 0, 1 and 2.
@@ -106,7 +149,7 @@ pub fn spawn(
 ) -> Result<(i32, Ends, File), SpawnError> {
     let process = &request.process;
     let (ends, child) = if process.terminal {
-        let (master, slave) = pty(process.console_size)?;
+        let (master, slave) = pty(process.console_size, request.join.as_ref().map(|j| j.0))?;
         let s = |f: &File| {
             f.try_clone()
                 .map(OwnedFd::from)

@@ -63,6 +63,7 @@ impl Container {
         match self.status {
             ContainerStatus::Stopped => bail!("container not running"),
             ContainerStatus::Paused => bail!("container {} is paused", self.id()),
+            ContainerStatus::Created => bail!("container {} is created: start it first", self.id()),
             s => bail!("container {} is {s}", self.id()),
         }
     }

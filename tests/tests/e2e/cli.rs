@@ -131,13 +131,18 @@ fn create_start_exec_pause_events_kill_delete() {
     let id = id("lifecycle");
     let pid = create(&s.0, &s.0.join("b"), &id, &[]);
     assert_eq!(status_of(&id), "created");
-    // exec works in a created container; the VM is ours.
-    let kernel = ok(&["exec", &id, "uname", "-r"]);
-    assert!(kernel.starts_with("6.12"), "{kernel}");
-    record_boot(&format!("hull create {id}: guest kernel {}", kernel.trim()));
+    let out = run(&["exec", &id, "true"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("hull: container {id} is created: start it first\n")
+    );
     ok(&["start", &id]);
     wait_file(&s.0.join("out"), "ready\n");
     assert_eq!(status_of(&id), "running");
+    // The VM is ours.
+    let kernel = ok(&["exec", &id, "uname", "-r"]);
+    assert!(kernel.starts_with("6.12"), "{kernel}");
+    record_boot(&format!("hull create {id}: guest kernel {}", kernel.trim()));
 
     let out = run(&[
         "exec",
@@ -270,19 +275,37 @@ fn accept_master(listener: &UnixListener) -> std::fs::File {
     std::fs::File::from(fd)
 }
 
+/// Reads from the pty master until everything read so far contains
+/// `text` (bounded by [`STEP`]); returns it all.
 fn read_until(master: &mut std::fs::File, text: &str) -> String {
-    let mut got = Vec::new();
+    read_more(master, String::new(), text)
+}
+
+/// [`read_until`], appending to what was already read (`text` must show
+/// up in the new part).
+fn read_more(master: &mut std::fs::File, mut got: String, text: &str) -> String {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + STEP;
     let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains(text) {
+    let from = got.len();
+    while !got[from..].contains(text) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the pty never showed {text:?}: {got:?}");
+        let mut pfd = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(60_000) as i32) };
+        if r <= 0 {
+            continue;
+        }
         let n = master.read(&mut buf).unwrap_or(0);
-        assert!(
-            n > 0,
-            "the pty closed before {text:?}: {:?}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
+        assert!(n > 0, "the pty closed before {text:?}: {got:?}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    String::from_utf8_lossy(&got).into_owned()
+    got
 }
 
 fn set_size(master: &std::fs::File, rows: u16, cols: u16) {
@@ -321,22 +344,27 @@ fn a_console_socket_gets_a_working_terminal() {
         .write_all(b"tty; stty size; echo sum=$((40+2))\n")
         .unwrap();
     let seen = read_until(&mut master, "sum=42");
-    assert!(seen.contains("/dev/pts/0"), "{seen}");
+    // The guest pty (runc binds it over /dev/console too).
+    assert!(!seen.contains("not a tty"), "{seen}");
+    assert!(seen.contains("\n/dev/"), "{seen}");
     assert!(seen.contains("33 101"), "{seen}");
     record_boot(&format!("hull create --console-socket {id}"));
-    // A resize on the caller's side reaches the guest's pty.
+    // A resize on the caller's side reaches the guest's pty (SIGWINCH on
+    // the sandbox process's terminal, relayed to the agent).
     set_size(&master, 20, 70);
+    master.write_all(b"stty size\n").unwrap();
+    let mut seen = String::new();
     let deadline = Instant::now() + STEP;
-    loop {
-        master.write_all(b"echo size=$(stty size)\n").unwrap();
-        let seen = read_until(&mut master, "size=");
-        if read_until_line(&mut master, seen).contains("size=20 70") {
-            break;
-        }
+    while !seen.contains("\n20 70") {
         assert!(
             Instant::now() < deadline,
-            "the resize never reached the guest"
+            "the resize never reached the guest: {seen}"
         );
+        seen = read_more(&mut master, seen, "# ");
+        if !seen.contains("\n20 70") {
+            master.write_all(b"stty size\n").unwrap();
+            seen.push('|');
+        }
     }
     // exec --tty with its own console socket.
     let socket2 = s.0.join("exec.sock");
@@ -369,14 +397,4 @@ fn a_console_socket_gets_a_working_terminal() {
     assert_eq!(wait_pid(pid).code(), Some(3));
     ok(&["delete", &id]);
     assert_cleaned_up(&id);
-}
-
-/// The rest of the current line after `seen` (reads until a newline).
-fn read_until_line(master: &mut std::fs::File, seen: String) -> String {
-    let tail = seen.rsplit("size=").next().unwrap_or("").to_owned();
-    if tail.contains('\n') {
-        return format!("size={tail}");
-    }
-    let rest = read_until(master, "\n");
-    format!("size={tail}{rest}")
 }
