@@ -182,6 +182,10 @@ fn handle(registry: &Registry, request: Request) -> Response {
             Ok(())
         }),
         Request::Stats { container_id } => registry.stats(&container_id),
+        Request::Update {
+            container_id,
+            resources,
+        } => registry.update(&container_id, &resources),
         Request::Destroy { container_id } => registry.destroy(&container_id),
         Request::Hello { .. } | Request::PowerOff => {
             Response::error(ErrorCode::BadRequest, "unexpected request")

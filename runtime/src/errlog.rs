@@ -87,10 +87,19 @@ pub struct ErrorLog {
 impl ErrorLog {
     /// Appends an error line to the log file, if there is one.
     pub fn error(&self, msg: &str) -> io::Result<()> {
+        self.write("error", msg)
+    }
+
+    /// Appends a `warning` line.
+    pub fn warn(&self, msg: &str) -> io::Result<()> {
+        self.write("warning", msg)
+    }
+
+    fn write(&self, level: &str, msg: &str) -> io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let line = format_line(self.format, "error", msg, SystemTime::now());
+        let line = format_line(self.format, level, msg, SystemTime::now());
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

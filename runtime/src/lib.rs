@@ -5,6 +5,8 @@
 
 pub mod bundle;
 pub mod errlog;
+pub mod host;
+pub mod process;
 pub mod sandbox;
 pub mod state;
 

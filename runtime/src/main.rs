@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use runtime::errlog::{ErrorLog, LogFormat};
+use runtime::process::sync::Notifier;
 use runtime::sandbox::state_dir::DEFAULT_STATE_ROOT;
 
 mod commands;
@@ -14,7 +15,18 @@ mod commands;
 const USAGE: &str = "usage: hull [GLOBAL OPTIONS] COMMAND [ARGS]
 
 commands:
-  run [--bundle DIR] [--timings] [--mem MIB] [--cpus N] ID
+  create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID
+  start ID
+  run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket SOCK] [--timings] ID
+  exec [--process FILE | --tty --env K=V --cwd DIR --user UID[:GID]] [--detach]
+       [--pid-file FILE] [--console-socket SOCK] ID [COMMAND ARGS...]
+  kill [--all] ID [SIGNAL]
+  delete [--force] ID
+  pause ID
+  resume ID
+  ps [--format table|json] ID [PS ARGS...]
+  events [--stats] [--interval DURATION] ID
+  update [--memory N] [--cpu-quota N] [--cpu-period N] [--cpu-shares N] [--pids-limit N] [-r FILE] ID
   state ID
   list [--format table|json] [--quiet]
   spec [--bundle DIR]
@@ -25,7 +37,8 @@ global options:
   --root DIR           where state directories live (default /run/hull)
   --log FILE           also append errors to FILE
   --log-format FORMAT  text (default) or json, for --log
-  --debug, --systemd-cgroup  accepted for runc compatibility; no effect";
+  --systemd-cgroup     cgroupsPath is slice:prefix:name (mapped to cgroupfs)
+  --debug              accepted for runc compatibility; no effect";
 
 /// The error and its causes, `a: b: …`, leaving out a cause whose text the
 /// message before it already shows.
@@ -51,9 +64,44 @@ fn error_text(e: &anyhow::Error) -> String {
 pub struct Global {
     pub root: PathBuf,
     pub log: ErrorLog,
+    pub systemd_cgroup: bool,
+    /// This is a sandbox or exec process: stderr belongs to the workload.
+    pub in_child: bool,
 }
 
 impl Global {
+    /// The global options again, for a re-executed `hull`.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["--root".to_string(), self.root.display().to_string()];
+        if let Some(path) = &self.log.path {
+            args.extend(["--log".into(), path.display().to_string()]);
+            let format = match self.log.format {
+                LogFormat::Json => "json",
+                LogFormat::Text => "text",
+            };
+            args.extend(["--log-format".into(), format.into()]);
+        }
+        if self.systemd_cgroup {
+            args.push("--systemd-cgroup".into());
+        }
+        args
+    }
+
+    /// A warning: on stderr (unless this is a sandbox process, whose stderr
+    /// is the container's) and in the log.
+    pub fn warn(&self, msg: &str) {
+        if !self.in_child {
+            eprintln!("hull: warning: {msg}");
+        }
+        let _ = self.log.warn(msg);
+    }
+
+    /// Appends `msg` to the log file only (the sandbox process: its stderr
+    /// is the container's).
+    fn log_only(&self, msg: &str) {
+        let _ = self.log.error(msg);
+    }
+
     /// Prints `hull: <msg>` on stderr and appends it to the log file.
     fn report(&self, msg: &str) {
         eprintln!("hull: {msg}");
@@ -69,6 +117,8 @@ fn global(args: &[String]) -> Result<(Global, &[String]), String> {
     let mut g = Global {
         root: PathBuf::from(DEFAULT_STATE_ROOT),
         log: ErrorLog::default(),
+        systemd_cgroup: false,
+        in_child: false,
     };
     let mut rest = args;
     while let Some(arg) = rest.first() {
@@ -76,7 +126,12 @@ fn global(args: &[String]) -> Result<(Global, &[String]), String> {
         let takes_value = matches!(flag, "--root" | "--log" | "--log-format");
         if !takes_value {
             match arg.as_str() {
-                "--debug" | "--systemd-cgroup" => {
+                "--debug" => {
+                    rest = &rest[1..];
+                    continue;
+                }
+                "--systemd-cgroup" => {
+                    g.systemd_cgroup = true;
                     rest = &rest[1..];
                     continue;
                 }
@@ -106,11 +161,21 @@ fn global(args: &[String]) -> Result<(Global, &[String]), String> {
 }
 
 /// Runs the subcommand; `Err` for a failure to report (exit status 1).
-fn dispatch(global: &Global, args: &[String]) -> anyhow::Result<i32> {
+fn dispatch(global: &Global, args: &[String], child: Option<&mut Notifier>) -> anyhow::Result<i32> {
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
         Some("version") | Some("--version") | Some("-v") => Ok(commands::version::main()),
-        Some("run") => commands::run::main(global, rest),
+        Some("create") => commands::create::main(global, rest, child),
+        Some("run") => commands::run::main(global, rest, child),
+        Some("exec") => commands::exec::main(global, rest, child),
+        Some("start") => commands::start::main(global, rest),
+        Some("kill") => commands::kill::main(global, rest),
+        Some("delete") => commands::delete::main(global, rest),
+        Some("pause") => commands::pause::pause(global, rest),
+        Some("resume") => commands::pause::resume(global, rest),
+        Some("ps") => commands::ps::main(global, rest),
+        Some("events") => commands::events::main(global, rest),
+        Some("update") => commands::update::main(global, rest),
         Some("state") => commands::state::main(global, rest),
         Some("list") => commands::list::main(global, rest),
         Some("spec") => commands::spec::main(rest),
@@ -135,6 +200,16 @@ fn dispatch(global: &Global, args: &[String]) -> anyhow::Result<i32> {
 fn usage_of(command: &str) -> Option<&'static str> {
     Some(match command {
         "run" => commands::run::USAGE,
+        "create" => commands::create::USAGE,
+        "exec" => commands::exec::USAGE,
+        "start" => commands::start::USAGE,
+        "kill" => commands::kill::USAGE,
+        "delete" => commands::delete::USAGE,
+        "pause" => commands::pause::PAUSE_USAGE,
+        "resume" => commands::pause::RESUME_USAGE,
+        "ps" => commands::ps::USAGE,
+        "events" => commands::events::USAGE,
+        "update" => commands::update::USAGE,
         "state" => commands::state::USAGE,
         "list" => commands::list::USAGE,
         "spec" => commands::spec::USAGE,
@@ -144,18 +219,31 @@ fn usage_of(command: &str) -> Option<&'static str> {
 }
 
 fn main() -> ExitCode {
+    // A re-executed `hull` (the sandbox or exec process) has a sync pipe.
+    let mut child = Notifier::take().map(|(_, n)| n);
     let all: Vec<String> = std::env::args().skip(1).collect();
-    let (global, args) = match global(&all) {
+    let (mut global, args) = match global(&all) {
         Ok(split) => split,
         Err(e) => {
             eprintln!("hull: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    let code = match dispatch(&global, args) {
+    global.in_child = child.is_some();
+    let code = match dispatch(&global, args, child.as_mut()) {
         Ok(code) => code,
         Err(e) => {
             let text = error_text(&e);
+            if let Some(notifier) = child.as_mut() {
+                // The creator reports it; after that, stderr is the
+                // container's: only the log gets it.
+                if notifier.is_pending() {
+                    notifier.fail(&text);
+                } else {
+                    global.log_only(&text);
+                }
+                return ExitCode::from(255);
+            }
             global.report(&text);
             let usage_error = ["id is missing", "requires exactly", "unknown option"];
             if e.chain().count() == 1 && usage_error.iter().any(|u| text.contains(u)) {
@@ -225,7 +313,7 @@ mod tests {
             "ghost".into(),
         ];
         let (g, rest) = global(&all).unwrap();
-        let e = dispatch(&g, rest).unwrap_err();
+        let e = dispatch(&g, rest, None).unwrap_err();
         g.report(&error_text(&e));
         let line = std::fs::read_to_string(&log).unwrap();
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();

@@ -122,7 +122,7 @@ impl Run {
 }
 
 /// Appends one line to the boot log named by HULL_E2E_BOOT_LOG.
-pub(crate) fn record_boot(what: &str) {
+pub fn record_boot(what: &str) {
     if let Some(path) = std::env::var_os("HULL_E2E_BOOT_LOG") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)

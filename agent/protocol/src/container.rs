@@ -37,6 +37,51 @@ pub struct ContainerConfig {
     /// Without `pid`, its processes live in the guest's pid namespace.
     #[serde(default = "default_namespaces")]
     pub namespaces: Vec<Namespace>,
+    /// Limits applied to the container's guest cgroup before its init
+    /// starts (as [`crate::wire::Request::Update`] would); `None`: none.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+}
+
+/// Limits of a container's guest cgroup (cgroup v2 files). `None` leaves a
+/// setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// `memory.max` in bytes; [`MEMORY_UNLIMITED`] writes `max`.
+    #[serde(default)]
+    pub memory_max: Option<u64>,
+    /// The quota half of `cpu.max`, in µs per period; ≤ 0 writes `max`.
+    #[serde(default)]
+    pub cpu_quota: Option<i64>,
+    /// The period half of `cpu.max`, in µs (1000 ..= 1_000_000).
+    #[serde(default)]
+    pub cpu_period: Option<u64>,
+    /// `cpu.weight`, 1 ..= 10000 (see [`shares_to_weight`]).
+    #[serde(default)]
+    pub cpu_weight: Option<u64>,
+    /// `pids.max`; ≤ 0 writes `max`.
+    #[serde(default)]
+    pub pids_max: Option<i64>,
+}
+
+impl Resources {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Resources::default()
+    }
+}
+
+/// [`Resources::memory_max`] meaning no limit.
+pub const MEMORY_UNLIMITED: u64 = u64::MAX;
+
+/// cgroup v1 `cpu.shares` (2 ..= 262144, clamped) as a cgroup v2
+/// `cpu.weight` (1 ..= 10000), the way runc converts them; 0 (unset) stays 0.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    let shares = shares.clamp(2, 262_144);
+    1 + ((shares - 2) * 9999) / 262_142
 }
 
 /// Linux namespaces, by their OCI names.
@@ -265,6 +310,29 @@ mod tests {
         assert!(!valid_id(".."));
         assert!(!valid_id("a/b"));
         assert!(!valid_id(&"x".repeat(MAX_ID_LEN + 1)));
+    }
+
+    #[test]
+    fn shares_convert_to_weights_like_runc() {
+        assert_eq!(shares_to_weight(0), 0);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        // Out-of-range shares are clamped first.
+        assert_eq!(shares_to_weight(1), 1);
+        assert_eq!(shares_to_weight(1 << 30), 10_000);
+    }
+
+    #[test]
+    fn resources_default_to_unset_and_configs_without_them_parse() {
+        let r: Resources = serde_json::from_str("{}").unwrap();
+        assert!(r.is_empty());
+        let r: Resources =
+            serde_json::from_str(r#"{"memory_max": 1048576, "pids_max": -1}"#).unwrap();
+        assert_eq!((r.memory_max, r.pids_max), (Some(1 << 20), Some(-1)));
+        let c: ContainerConfig =
+            serde_json::from_str(r#"{"rootfs": "/r", "process": {"args": ["x"]}}"#).unwrap();
+        assert_eq!(c.resources, None);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::container::{ContainerConfig, ExitStatus, Process, Stats, Stream, WindowSize};
+use crate::container::{
+    ContainerConfig, ExitStatus, Process, Resources, Stats, Stream, WindowSize,
+};
 use crate::{Ready, PROTOCOL_VERSION};
 
 /// The guest vsock port the agent listens on.
@@ -85,6 +87,13 @@ pub enum Request {
     },
     Stats {
         container_id: String,
+    },
+    /// Changes the limits of the container's guest cgroup; answers `ok`, or
+    /// an error naming the setting the kernel refused (settings before it
+    /// are applied).
+    Update {
+        container_id: String,
+        resources: Resources,
     },
     /// Kills whatever is left of the container and removes it.
     Destroy {
@@ -270,6 +279,27 @@ mod tests {
             recv::<Request>(&mut junk.as_slice()),
             Err(WireError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn update_is_snake_case_like_the_rest() {
+        let req = Request::Update {
+            container_id: "c".into(),
+            resources: Resources {
+                memory_max: Some(1 << 20),
+                cpu_weight: Some(39),
+                ..Resources::default()
+            },
+        };
+        let json = serde_json::to_value(&req).unwrap();
+        assert_eq!(json["type"], "update");
+        assert_eq!(json["resources"]["memory_max"], 1 << 20);
+        assert_eq!(json["resources"]["cpu_quota"], serde_json::Value::Null);
+        let back: Request = serde_json::from_str(
+            r#"{"type":"update","container_id":"c","resources":{"memory_max":1048576,"cpu_weight":39}}"#,
+        )
+        .unwrap();
+        assert_eq!(back, req);
     }
 
     #[test]

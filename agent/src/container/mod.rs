@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod process;
+pub mod resources;
 pub mod spawn;
 pub mod sync;
 
@@ -11,7 +12,7 @@ use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use agent_protocol::container::{
-    valid_id, ContainerConfig, ExitStatus, Namespace, Process, Stream,
+    valid_id, ContainerConfig, ExitStatus, Namespace, Process, Resources, Stream,
 };
 use agent_protocol::wire::{ErrorCode, Response, StreamHello};
 
@@ -54,6 +55,25 @@ fn proc_err(e: ProcError) -> Response {
         ProcError::Io { .. } => ErrorCode::Internal,
     };
     err(code, e.to_string())
+}
+
+/// Writes `resources` into the container's cgroup (`""` when the guest has
+/// no cgroup2: then limits cannot be applied). The error code is
+/// `bad_request` for a value out of range, `internal` otherwise.
+fn apply_resources(cgroup: &str, resources: &Resources) -> Result<(), (ErrorCode, String)> {
+    if cgroup.is_empty() {
+        return Err((
+            ErrorCode::Internal,
+            "cannot apply resource limits: the guest has no cgroup2".into(),
+        ));
+    }
+    resources::apply(std::path::Path::new(cgroup), resources).map_err(|e| {
+        let code = match e {
+            resources::ResourcesError::Range { .. } => ErrorCode::BadRequest,
+            resources::ResourcesError::Write { .. } => ErrorCode::Internal,
+        };
+        (code, format!("resource limits: {e}"))
+    })
 }
 
 /// A raw wait status as an [`ExitStatus`].
@@ -142,6 +162,13 @@ impl Registry {
             }
         }
         let cgroup = cgroup::create(id);
+        if let Some(resources) = config.resources.as_ref().filter(|r| !r.is_empty()) {
+            if let Err((_, message)) = apply_resources(&cgroup, resources) {
+                cgroup::remove(&cgroup);
+                self.lock().creating.remove(id);
+                return err(ErrorCode::CreateFailed, message);
+            }
+        }
         let request = InitRequest {
             process: config.process.clone(),
             container: Some(config.clone()),
@@ -336,6 +363,23 @@ impl Registry {
                 ErrorCode::NotFound,
                 format!("container {id} does not exist"),
             ),
+        }
+    }
+
+    /// Applies new limits to the container's cgroup.
+    pub fn update(&self, id: &str, resources: &Resources) -> Response {
+        let cgroup = match self.lock().containers.get(id) {
+            Some(c) => c.cgroup.clone(),
+            None => {
+                return err(
+                    ErrorCode::NotFound,
+                    format!("container {id} does not exist"),
+                )
+            }
+        };
+        match apply_resources(&cgroup, resources) {
+            Ok(()) => Response::Ok,
+            Err((code, message)) => err(code, message),
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub mod spec;
 mod translate;
 
-pub use translate::{guest_mount_source, guest_rootfs};
+pub use translate::{guest_mount_source, guest_rootfs, process as translate_process};
 
 /// The spec's file name inside a bundle.
 pub const CONFIG_FILE: &str = "config.json";

@@ -1,11 +1,18 @@
 //! The parts of an OCI runtime spec (`config.json`) hull uses, as plain serde
 //! structs. Unknown fields are ignored, so specs written for runc (with
-//! namespaces, cgroups, seccomp, hooks, …) load; what is not modelled here is
-//! not applied in the guest yet.
+//! seccomp, devices, …) load; what is not modelled here is not applied in the
+//! guest yet. Hooks ([`hooks`]) and resources ([`resources`]) are validated
+//! while parsing.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+pub mod hooks;
+pub mod resources;
+
+pub use hooks::{Hook, HookKind, Hooks};
+pub use resources::LinuxResources;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +31,21 @@ pub struct Spec {
     pub linux: Option<Linux>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+}
+
+impl Spec {
+    /// The hooks of one kind, in order (empty when the spec has none).
+    pub fn hooks(&self, kind: HookKind) -> &[Hook] {
+        self.hooks.as_ref().map_or(&[], |h| h.get(kind))
+    }
+
+    /// The path of the network namespace the container is to join, when
+    /// `linux.namespaces` lists a `network` namespace with a `path`.
+    pub fn network_namespace_path(&self) -> Option<&str> {
+        self.linux.as_ref()?.namespace_path("network")
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -136,6 +158,26 @@ pub struct Linux {
     pub readonly_paths: Vec<String>,
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
+    /// `linux.cgroupsPath`: a path (cgroupfs) or `slice:prefix:name`
+    /// (with `--systemd-cgroup`).
+    #[serde(default)]
+    pub cgroups_path: Option<String>,
+    #[serde(default)]
+    pub resources: Option<LinuxResources>,
+}
+
+impl Linux {
+    /// The `path` of the namespace of type `kind` (OCI name, e.g.
+    /// `network`), when it is listed with a non-empty path.
+    pub fn namespace_path(&self, kind: &str) -> Option<&str> {
+        self.namespaces
+            .as_deref()?
+            .iter()
+            .find(|ns| ns.kind == kind)?
+            .path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,3 +187,6 @@ pub struct LinuxNamespace {
     #[serde(default)]
     pub path: Option<String>,
 }
+
+#[cfg(test)]
+mod tests;

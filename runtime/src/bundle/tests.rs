@@ -202,3 +202,20 @@ fn bad_bundles_are_refused_with_clear_errors() {
     c["mounts"] = json!([{"destination": "x", "type": "tmpfs"}]);
     assert!(load_err(&c).contains("destination \"x\" is not an absolute path"));
 }
+
+#[test]
+fn resources_go_to_the_guest_and_empty_ones_are_left_out() {
+    let mut config = minimal();
+    config["linux"] = json!({"resources": {
+        "memory": {"limit": 67108864}, "cpu": {"shares": 1024}, "devices": []
+    }});
+    let dir = bundle_with(&config);
+    let c = Bundle::load(dir.path()).unwrap().container_config("x");
+    let r = c.resources.unwrap();
+    assert_eq!((r.memory_max, r.cpu_weight), (Some(64 << 20), Some(39)));
+
+    config["linux"] = json!({"resources": {"devices": [{"allow": false}]}});
+    let dir = bundle_with(&config);
+    let c = Bundle::load(dir.path()).unwrap().container_config("x");
+    assert_eq!(c.resources, None);
+}

@@ -42,6 +42,11 @@ impl Bundle {
                 .namespaces
                 .as_deref()
                 .map_or_else(default_namespaces, namespaces),
+            resources: linux
+                .resources
+                .as_ref()
+                .map(crate::host::resources::agent_resources)
+                .filter(|r| !r.is_empty()),
         }
     }
 }

@@ -1,17 +1,29 @@
-//! `hull run [--bundle DIR] [--timings] [--mem MIB] [--cpus N] ID`: runs the
-//! bundle's process in a new microVM sandbox and exits with its status.
+//! `hull run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket
+//! SOCK] [--timings] [--mem MIB] [--cpus N] ID`: runs the bundle's process
+//! in a new microVM sandbox and exits with its status.
+//!
+//! In the foreground (no `--detach`, no `--console-socket`) this process is
+//! the sandbox. Otherwise it is `create` then `start`: the sandbox process
+//! holds the stdio; `--detach` returns at once, else this waits for it.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
+use super::create::{sandbox_config, spawn_sandbox, write_pid_file, CreateArgs};
+use super::hooks;
+use super::lifecycle::Foreground;
 use crate::Global;
 use runtime::bundle::Bundle;
+use runtime::host::hooks::HookKind;
+use runtime::host::resources::VmDefaults;
+use runtime::process::exit;
+use runtime::process::sync::Notifier;
 use runtime::sandbox::run::{self, RunOptions, DEFAULT_OUTPUT_GRACE};
 use runtime::sandbox::stdio::HostStdio;
-use runtime::sandbox::{Artifacts, SandboxConfig, DEFAULT_CPUS, DEFAULT_MEM_MIB};
+use runtime::sandbox::{DEFAULT_CPUS, DEFAULT_MEM_MIB};
 
-pub const USAGE: &str = "usage: hull run [--bundle DIR] [--timings] [--mem MIB] [--cpus N] ID";
+pub const USAGE: &str = "usage: hull run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket SOCK] [--timings] [--mem MIB] [--cpus N] ID";
 
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +34,9 @@ pub struct Args {
     pub timings: bool,
     pub mem_mib: u32,
     pub cpus: u32,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
 }
 
 /// Parses the arguments after `run`.
@@ -32,6 +47,9 @@ pub fn parse(args: &[String]) -> anyhow::Result<Args> {
         timings: false,
         mem_mib: DEFAULT_MEM_MIB,
         cpus: DEFAULT_CPUS,
+        detach: false,
+        pid_file: None,
+        console_socket: None,
     };
     let mut id = None;
     let mut it = args.iter();
@@ -49,6 +67,17 @@ pub fn parse(args: &[String]) -> anyhow::Result<Args> {
         match flag {
             "-b" | "--bundle" => parsed.bundle = value()?.into(),
             "--timings" => parsed.timings = true,
+            "-d" | "--detach" => parsed.detach = true,
+            "--pid-file" => parsed.pid_file = Some(value()?.into()),
+            "--console-socket" => parsed.console_socket = Some(value()?.into()),
+            "--no-pivot" | "--no-new-keyring" => {}
+            "--preserve-fds" => {
+                if value()? != "0" {
+                    bail!(
+                        "--preserve-fds is not supported: descriptors cannot be passed into a VM"
+                    );
+                }
+            }
             "--mem" => {
                 let v = value()?;
                 parsed.mem_mib = v.parse().with_context(|| format!("--mem {v:?}"))?;
@@ -67,23 +96,73 @@ pub fn parse(args: &[String]) -> anyhow::Result<Args> {
 }
 
 /// Runs the container; the workload's exit status (128+N for signal N).
-pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
+pub fn main(global: &Global, args: &[String], child: Option<&mut Notifier>) -> anyhow::Result<i32> {
     let args = parse(args)?;
+    if child.is_some() {
+        bail!("run: not a sandbox process role");
+    }
+    if args.detach || args.console_socket.is_some() {
+        return create_and_start(global, &args);
+    }
     let bundle = Bundle::load(&args.bundle)?;
-    let mut sandbox = SandboxConfig::new(&args.id, Artifacts::locate()?);
-    sandbox.state_root = global.root.clone();
-    sandbox.mem_mib = args.mem_mib;
-    sandbox.cpus = args.cpus;
+    let defaults = VmDefaults {
+        mem_mib: args.mem_mib,
+        cpus: args.cpus,
+    };
+    let sandbox = sandbox_config(global, &args.id, &bundle, defaults)?;
     let opts = RunOptions {
         sandbox,
         output_grace: DEFAULT_OUTPUT_GRACE,
         forward_signals: true,
     };
-    let outcome = run::run(&opts, &bundle, HostStdio::inherit()?)?;
+    let mut lifecycle = Foreground {
+        global,
+        spec: &bundle.spec,
+        last_state: None,
+    };
+    let outcome = run::run_with(&opts, &bundle, HostStdio::inherit()?, &mut lifecycle)?;
+    if let Some(mut state) = lifecycle.last_state.take() {
+        state.status = runtime::state::ContainerStatus::Stopped;
+        hooks::warn_all(global, &bundle.spec, HookKind::Poststop, &state);
+    }
     if args.timings {
         eprintln!("{}", outcome.timings.to_json());
     }
     Ok(outcome.status.shell_code())
+}
+
+/// `create` + `start`; waits for the sandbox process unless detached.
+fn create_and_start(global: &Global, args: &Args) -> anyhow::Result<i32> {
+    let create = CreateArgs {
+        id: args.id.clone(),
+        bundle: args.bundle.clone(),
+        pid_file: args.pid_file.clone(),
+        console_socket: args.console_socket.clone(),
+    };
+    let pid = spawn_sandbox(global, &create)?;
+    if let Some(path) = &create.pid_file {
+        write_pid_file(path, pid)?;
+    }
+    if let Err(e) = super::start::main(global, std::slice::from_ref(&args.id)) {
+        let _ = super::delete::main(global, &["--force".into(), args.id.clone()]);
+        return Err(e);
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if r < 0 {
+        bail!(
+            "cannot wait for the sandbox process: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    if libc::WIFSIGNALED(status) {
+        exit::die_of(libc::WTERMSIG(status));
+    }
+    Ok(libc::WEXITSTATUS(status))
 }
 
 #[cfg(test)]
@@ -104,7 +183,10 @@ mod tests {
                 bundle: "/b".into(),
                 timings: true,
                 mem_mib: 512,
-                cpus: 2
+                cpus: 2,
+                detach: false,
+                pid_file: None,
+                console_socket: None,
             }
         );
         let a = parse(&args("c2 -b=x")).unwrap_err();

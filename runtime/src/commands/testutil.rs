@@ -57,6 +57,7 @@ pub fn live_state(store: &StateStore, id: &str) -> ContainerState {
         hull: Private {
             sandbox_start_time: ProcStat::read(me).unwrap().unwrap().start_time,
             vsock_socket: dir.join("vsock.sock"),
+            ..Private::default()
         },
     }
 }

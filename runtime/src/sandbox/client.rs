@@ -75,6 +75,7 @@ fn name(req: &Request) -> &'static str {
         Request::ResizeTty { .. } => "resize_tty",
         Request::CloseStdin { .. } => "close_stdin",
         Request::Stats { .. } => "stats",
+        Request::Update { .. } => "update",
         Request::Destroy { .. } => "destroy",
         Request::PowerOff => "power_off",
     }
@@ -251,6 +252,18 @@ impl Client {
     pub fn destroy(&mut self, id: &str) -> Result<(), ClientError> {
         self.call_ok(Request::Destroy {
             container_id: id.into(),
+        })
+    }
+
+    /// Changes the resource limits of container `id`'s guest cgroup.
+    pub fn update(
+        &mut self,
+        id: &str,
+        resources: agent_protocol::container::Resources,
+    ) -> Result<(), ClientError> {
+        self.call_ok(Request::Update {
+            container_id: id.into(),
+            resources,
         })
     }
 

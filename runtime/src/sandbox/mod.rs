@@ -27,6 +27,7 @@ use crate::state::{ContainerState, ContainerStatus, StateError, StateStore};
 pub mod artifacts;
 pub mod client;
 pub mod console;
+pub mod exec;
 pub mod pump;
 pub mod run;
 pub mod share;
@@ -89,6 +90,10 @@ pub enum SandboxError {
     VmExited { status: ExitStatus, tail: String },
     #[error("lost the connection to the agent, VM stopped: {error}\n{tail}")]
     AgentLost { error: ClientError, tail: String },
+    #[error("cannot join linux.cgroupsPath: {0}")]
+    Cgroup(#[from] crate::host::cgroups::CgroupError),
+    #[error("cannot enter the container's network namespace: {0}")]
+    Netns(#[from] crate::host::netns::NetnsError),
 }
 
 /// What a sandbox is made of.
@@ -102,6 +107,11 @@ pub struct SandboxConfig {
     pub mem_mib: u32,
     pub cpus: u32,
     pub boot_timeout: Duration,
+    /// Started by `hull create` (else `hull run` drives it to the end and
+    /// no other command may start it).
+    pub detached: bool,
+    /// `--systemd-cgroup`: `linux.cgroupsPath` is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 impl SandboxConfig {
@@ -114,6 +124,8 @@ impl SandboxConfig {
             mem_mib: DEFAULT_MEM_MIB,
             cpus: DEFAULT_CPUS,
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
+            detached: false,
+            systemd_cgroup: false,
         }
     }
 }
@@ -130,7 +142,24 @@ pub struct Sandbox {
     control: Arc<Mutex<Client>>,
     vmm: Vmm,
     share: Share,
+    cgroup: HostCgroup,
     state: StateDir,
+}
+
+/// The host cgroup the sandbox process joined: left again (and what the join
+/// created removed) if the sandbox goes away before it is kept.
+#[derive(Debug, Default)]
+struct HostCgroup {
+    joined: Option<crate::host::cgroups::Cgroup>,
+    kept: bool,
+}
+
+impl Drop for HostCgroup {
+    fn drop(&mut self) {
+        if let (Some(cg), false) = (self.joined.take(), self.kept) {
+            cg.leave(std::process::id() as i32);
+        }
+    }
 }
 
 impl Sandbox {
@@ -169,12 +198,29 @@ impl Sandbox {
         // container as long as it lives.
         let store = StateStore::new(&config.state_root);
         let pid = std::process::id() as i32;
-        store.save(&ContainerState::new(
-            &config.id,
-            bundle,
-            pid,
-            state.vsock_socket(),
-        )?)?;
+        let mut record = ContainerState::new(&config.id, bundle, pid, state.vsock_socket())?;
+        record.hull.foreground = !config.detached;
+        store.save(&record)?;
+        let mut cgroup = HostCgroup::default();
+        let linux = bundle.spec.linux.as_ref();
+        if let Some(path) = linux.and_then(|l| l.cgroups_path.as_deref()) {
+            let joined = crate::host::cgroups::Cgroup::join(
+                Some(path),
+                &config.id,
+                config.systemd_cgroup,
+                pid,
+            )?;
+            let paths = joined.paths().to_vec();
+            cgroup.joined = Some(joined);
+            store.update(&config.id, |s| {
+                s.hull.cgroups = paths;
+                Ok(())
+            })?;
+        }
+        // The VMM, spawned from this thread, is then in the namespace too.
+        if let Some(netns) = bundle.spec.network_namespace_path() {
+            crate::host::netns::enter_netns(Path::new(netns))?;
+        }
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
         share.add_container(&config.id, bundle)?;
@@ -189,6 +235,17 @@ impl Sandbox {
         timings.mark("sandbox_setup");
         let mut vmm = Vmm::spawn(&vmm_config, Console::new(Some(log)))?;
         on_spawn(vmm.killer());
+        let vmm_pid = vmm.pid();
+        let start = crate::state::proc::ProcStat::read(vmm_pid)
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.start_time);
+        store.update(&config.id, |s| {
+            s.hull.vmm_pid = vmm_pid;
+            s.hull.vmm_start_time = start;
+            s.hull.mem_mib = config.mem_mib;
+            Ok(())
+        })?;
         vmm.wait_ready(config.boot_timeout)?;
         timings.mark("vm_boot");
         let (client, ready) = match Client::connect(&vmm_config.vsock_socket) {
@@ -204,6 +261,7 @@ impl Sandbox {
             control: Arc::new(Mutex::new(client)),
             vmm,
             share,
+            cgroup,
             state,
         })
     }
@@ -219,6 +277,18 @@ impl Sandbox {
     /// Records the container's new status in its `state.json`.
     pub fn set_status(&self, status: ContainerStatus) -> Result<(), SandboxError> {
         Ok(self.store.set_status(&self.id, status)?)
+    }
+
+    /// Keeps the state directory (with `state.json` and the console log)
+    /// after shutdown or drop, for `hull delete` to remove.
+    pub fn keep_state(&mut self) {
+        self.state.keep();
+        self.cgroup.kept = true;
+    }
+
+    /// The state store the sandbox records its status in.
+    pub fn store(&self) -> &StateStore {
+        &self.store
     }
 
     /// What the agent reported in its hello.

@@ -34,7 +34,40 @@ pub enum RunError {
     Interrupted(i32),
     #[error("cannot put the terminal in raw mode: {0}")]
     RawMode(io::Error),
+    #[error("{0}")]
+    Lifecycle(String),
 }
+
+/// What the caller does at the steps of a run. `hull run` starts the
+/// process itself; the sandbox process behind `hull create` reports to its
+/// creator instead and leaves the start to `hull start`.
+pub trait Lifecycle {
+    /// The container exists, stopped before exec, its streams attached.
+    /// An error aborts the run (everything is torn down).
+    fn created(&mut self, _sandbox: &Sandbox) -> Result<(), String> {
+        Ok(())
+    }
+    /// Whether [`run_with`] starts the process (else someone else does).
+    fn starts(&self) -> bool {
+        true
+    }
+    /// Right before the start (only when [`Self::starts`]).
+    fn starting(&mut self, _sandbox: &Sandbox) -> Result<(), String> {
+        Ok(())
+    }
+    /// Right after the start (only when [`Self::starts`]).
+    fn started(&mut self, _sandbox: &Sandbox) {}
+    /// Whether the state directory stays after the run (for `hull delete`).
+    fn keeps_state(&self) -> bool {
+        false
+    }
+}
+
+/// `hull run`'s plain lifecycle: start at once, keep nothing.
+#[derive(Debug, Default)]
+pub struct Immediate;
+
+impl Lifecycle for Immediate {}
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -153,6 +186,16 @@ fn signal_name(signal: i32) -> String {
 /// returns its exit status. Everything set up is torn down before this
 /// returns, on success and on every error.
 pub fn run(opts: &RunOptions, bundle: &Bundle, stdio: HostStdio) -> Result<RunOutcome, RunError> {
+    run_with(opts, bundle, stdio, &mut Immediate)
+}
+
+/// [`run`] with `lifecycle` called at each step.
+pub fn run_with(
+    opts: &RunOptions,
+    bundle: &Bundle,
+    stdio: HostStdio,
+    lifecycle: &mut dyn Lifecycle,
+) -> Result<RunOutcome, RunError> {
     let mut timings = Timings::new();
     let router = Router::default();
     let host_tty = stdio.stdout.try_clone().ok();
@@ -202,10 +245,18 @@ pub fn run(opts: &RunOptions, bundle: &Bundle, stdio: HostStdio) -> Result<RunOu
     let relays = Relays::start(streams, stdio).map_err(SandboxError::from)?;
     let mut waiter = sandbox.connect()?;
     timings.mark("streams_attach");
-    let started = sandbox.lock_control().start(&id, None);
-    started.map_err(|e| sandbox.explain(e))?;
-    timings.mark("process_start");
-    let _ = sandbox.set_status(ContainerStatus::Running);
+    lifecycle.created(&sandbox).map_err(RunError::Lifecycle)?;
+    if lifecycle.keeps_state() {
+        sandbox.keep_state();
+    }
+    if lifecycle.starts() {
+        lifecycle.starting(&sandbox).map_err(RunError::Lifecycle)?;
+        let started = sandbox.lock_control().start(&id, None);
+        started.map_err(|e| sandbox.explain(e))?;
+        timings.mark("process_start");
+        let _ = sandbox.set_status(ContainerStatus::Running);
+        lifecycle.started(&sandbox);
+    }
 
     let exited = waiter.wait(&id, None);
     let status = exited.map_err(|e| sandbox.explain(e))?;

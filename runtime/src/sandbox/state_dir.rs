@@ -67,6 +67,12 @@ impl StateDir {
         self.path.join("share")
     }
 
+    /// Leaves the directory in place when this is dropped or removed: it
+    /// outlives the sandbox process until `hull delete`.
+    pub fn keep(&mut self) {
+        self.removed = true;
+    }
+
     /// Removes the files left in the directory, then the directory. Inner
     /// directories are only `rmdir`ed: the share must be torn down first.
     pub fn remove(&mut self) -> Result<(), StateDirError> {

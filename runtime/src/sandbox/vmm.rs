@@ -102,6 +102,7 @@ impl VmmKiller {
 /// A running hull-vmm.
 #[derive(Debug)]
 pub struct Vmm {
+    pid: i32,
     killer: VmmKiller,
     events: Receiver<VmEvent>,
     console: Console,
@@ -170,6 +171,7 @@ impl Vmm {
         })));
         let (tx, events) = mpsc::channel();
         let mut vmm = Self {
+            pid: pid as i32,
             killer: killer.clone(),
             events,
             console: console.clone(),
@@ -213,6 +215,11 @@ impl Vmm {
             .map_err(VmmError::Thread)?;
         self.threads.push(t);
         Ok(())
+    }
+
+    /// hull-vmm's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
     }
 
     /// A handle that kills the VMM from another thread.

@@ -85,13 +85,28 @@ pub struct ContainerState {
 }
 
 /// hull's own fields of `state.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Private {
     /// Start time of [`ContainerState::pid`] (`/proc/<pid>/stat` field 22).
     pub sandbox_start_time: u64,
     /// The host side of the sandbox VM's hybrid vsock.
     pub vsock_socket: PathBuf,
+    /// hull-vmm's pid and start time, once it runs (0 before).
+    #[serde(default)]
+    pub vmm_pid: i32,
+    #[serde(default)]
+    pub vmm_start_time: u64,
+    /// The guest's memory, MiB (0: not recorded).
+    #[serde(default)]
+    pub mem_mib: u32,
+    /// Host cgroup directories the sandbox process joined and created
+    /// (`delete` removes them).
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
+    /// Set by `hull run` (foreground): no other command may start it.
+    #[serde(default)]
+    pub foreground: bool,
 }
 
 impl ContainerState {
@@ -122,6 +137,7 @@ impl ContainerState {
             hull: Private {
                 sandbox_start_time: stat.start_time,
                 vsock_socket,
+                ..Private::default()
             },
         })
     }

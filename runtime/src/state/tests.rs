@@ -20,6 +20,7 @@ fn record(id: &str) -> ContainerState {
         hull: Private {
             sandbox_start_time: ProcStat::read(me).unwrap().unwrap().start_time,
             vsock_socket: "/run/hull/x/vsock.sock".into(),
+            ..Private::default()
         },
     }
 }

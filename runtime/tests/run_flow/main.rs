@@ -6,6 +6,7 @@
 //! skips without it.
 
 mod fake_vmm;
+mod lifecycle;
 
 use std::io::{Read, Write};
 use std::panic;
@@ -371,7 +372,15 @@ fn main() {
         println!("run_flow: skipped (no mount namespaces without CAP_SYS_ADMIN)");
         return;
     }
-    let cases: [(&str, fn()); 11] = [
+    lifecycle::become_subreaper();
+    let cases: [(&str, fn()); 15] = [
+        ("lifecycle", lifecycle::create_start_wait_delete),
+        ("kill_signal", lifecycle::kill_re_raises_the_signal),
+        ("force_delete", lifecycle::force_delete_and_bad_input),
+        (
+            "create_fail",
+            lifecycle::a_failing_sandbox_reports_to_create,
+        ),
         ("state_and_list", state_and_list_see_a_running_container),
         (
             "runs_the_process",

@@ -2,5 +2,6 @@
 
 mod agent;
 mod boot;
+mod cli;
 mod control;
 mod run;

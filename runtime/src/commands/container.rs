@@ -1,0 +1,75 @@
+//! What the commands acting on an existing container share: its recorded
+//! state, its status now, and a connection to its agent.
+
+use anyhow::{bail, Context};
+
+use crate::Global;
+use runtime::process::pidfd::PidFd;
+use runtime::sandbox::Client;
+use runtime::state::{ContainerState, ContainerStatus, StateStore};
+
+/// A container looked up by id.
+pub struct Container {
+    pub store: StateStore,
+    pub state: ContainerState,
+    pub status: ContainerStatus,
+}
+
+impl Container {
+    pub fn load(global: &Global, id: &str) -> anyhow::Result<Self> {
+        let store = StateStore::new(&global.root);
+        let state = store.load(id)?;
+        let status = state.current_status();
+        Ok(Self {
+            store,
+            state,
+            status,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    /// A hello'd connection to the container's agent.
+    pub fn agent(&self) -> anyhow::Result<Client> {
+        let (client, _) = Client::connect(&self.state.hull.vsock_socket)
+            .with_context(|| format!("cannot reach the sandbox of container {}", self.id()))?;
+        Ok(client)
+    }
+
+    /// The sandbox process, if it still runs.
+    pub fn sandbox_process(&self) -> anyhow::Result<Option<PidFd>> {
+        Ok(PidFd::open(
+            self.state.pid,
+            self.state.hull.sandbox_start_time,
+        )?)
+    }
+
+    /// hull-vmm, if it still runs.
+    pub fn vmm_process(&self) -> anyhow::Result<Option<PidFd>> {
+        Ok(PidFd::open(
+            self.state.hull.vmm_pid,
+            self.state.hull.vmm_start_time,
+        )?)
+    }
+
+    /// Fails like runc when the container is not running (or paused/created
+    /// when `allowed` says so).
+    pub fn require(&self, allowed: impl Fn(ContainerStatus) -> bool) -> anyhow::Result<()> {
+        if allowed(self.status) {
+            return Ok(());
+        }
+        match self.status {
+            ContainerStatus::Stopped => bail!("container not running"),
+            ContainerStatus::Paused => bail!("container {} is paused", self.id()),
+            s => bail!("container {} is {s}", self.id()),
+        }
+    }
+
+    /// The OCI state JSON (for hooks' stdin).
+    #[allow(dead_code)]
+    pub fn state_json(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&self.state.oci(String::new()))?)
+    }
+}

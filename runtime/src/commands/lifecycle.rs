@@ -1,0 +1,64 @@
+//! The [`Lifecycle`]s behind `hull create` (the sandbox process) and
+//! `hull run`, with the spec's hooks at their steps (see [`super::hooks`]).
+
+use runtime::bundle::spec::Spec;
+use runtime::host::hooks::HookKind;
+use runtime::process::sync::Notifier;
+use runtime::sandbox::run::Lifecycle;
+use runtime::sandbox::Sandbox;
+use runtime::state::ContainerState;
+
+use super::hooks;
+use crate::Global;
+
+/// The sandbox process of `hull create`: once the container exists and the
+/// create hooks ran, it tells its creator and waits for `hull start`.
+pub struct Detached<'a> {
+    pub spec: &'a Spec,
+    pub notifier: &'a mut Notifier,
+}
+
+impl Lifecycle for Detached<'_> {
+    fn created(&mut self, sandbox: &Sandbox) -> Result<(), String> {
+        hooks::run_create_hooks(self.spec, sandbox.store(), sandbox.id())?;
+        self.notifier.ready();
+        Ok(())
+    }
+
+    fn starts(&self) -> bool {
+        false
+    }
+
+    fn keeps_state(&self) -> bool {
+        true
+    }
+}
+
+/// `hull run` in the foreground: every hook but `poststop` at its step;
+/// the state at the start is kept for `poststop` after the teardown.
+pub struct Foreground<'a> {
+    pub global: &'a Global,
+    pub spec: &'a Spec,
+    pub last_state: Option<ContainerState>,
+}
+
+impl Lifecycle for Foreground<'_> {
+    fn created(&mut self, sandbox: &Sandbox) -> Result<(), String> {
+        hooks::run_create_hooks(self.spec, sandbox.store(), sandbox.id())
+    }
+
+    fn starting(&mut self, sandbox: &Sandbox) -> Result<(), String> {
+        let state = sandbox
+            .store()
+            .load(sandbox.id())
+            .map_err(|e| e.to_string())?;
+        hooks::run_spec(self.spec, HookKind::StartContainer, &state)
+    }
+
+    fn started(&mut self, sandbox: &Sandbox) {
+        if let Ok(state) = sandbox.store().load(sandbox.id()) {
+            hooks::warn_all(self.global, self.spec, HookKind::Poststart, &state);
+            self.last_state = Some(state);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `hull pause ID` / `hull resume ID`: stops and resumes the container's
+//! VM: its VMM (every vCPU and device thread) gets SIGSTOP and SIGCONT.
+
+use anyhow::{bail, Context};
+
+use super::container::Container;
+use crate::Global;
+use runtime::state::ContainerStatus;
+
+pub const PAUSE_USAGE: &str = "usage: hull pause ID";
+pub const RESUME_USAGE: &str = "usage: hull resume ID";
+
+pub fn pause(global: &Global, args: &[String]) -> anyhow::Result<i32> {
+    let id = super::one_id("pause", args)?;
+    switch(
+        global,
+        id,
+        ContainerStatus::can_pause,
+        libc::SIGSTOP,
+        ContainerStatus::Paused,
+    )
+}
+
+pub fn resume(global: &Global, args: &[String]) -> anyhow::Result<i32> {
+    let id = super::one_id("resume", args)?;
+    let c = Container::load(global, id)?;
+    if c.status == ContainerStatus::Running {
+        bail!("container {id} is not paused");
+    }
+    switch(
+        global,
+        id,
+        ContainerStatus::can_resume,
+        libc::SIGCONT,
+        ContainerStatus::Running,
+    )
+}
+
+fn switch(
+    global: &Global,
+    id: &str,
+    allowed: fn(ContainerStatus) -> bool,
+    signal: i32,
+    to: ContainerStatus,
+) -> anyhow::Result<i32> {
+    let c = Container::load(global, id)?;
+    c.require(allowed)?;
+    let vmm = c
+        .vmm_process()?
+        .with_context(|| format!("the VM of container {id} is gone"))?;
+    vmm.signal(signal)?;
+    c.store.set_status(id, to)?;
+    Ok(0)
+}

@@ -1,0 +1,100 @@
+//! `hull ps [--format table|json] ID [PS ARGS...]`: the container's host
+//! processes: its sandbox process, its VMM and whatever else is in its
+//! cgroup. `json` prints their pids (as runc does); `table` runs `ps`
+//! (with PS ARGS, default `-ef`) and keeps those processes' lines.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Context};
+
+use super::args::{self, opt, Flag};
+use super::container::Container;
+use crate::Global;
+
+pub const USAGE: &str = "usage: hull ps [--format table|json] ID [PS ARGS...]";
+
+const FLAGS: &[Flag] = &[opt(&["-f", "--format"])];
+
+pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
+    let parsed = args::parse(argv, FLAGS, true)?;
+    let Some(id) = parsed.positional.first() else {
+        bail!("\"ps\" requires a minimum of 1 argument(s)");
+    };
+    let c = Container::load(global, id)?;
+    let pids = host_pids(&c)?;
+    match parsed.value("--format").unwrap_or("table") {
+        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "table" => {
+            let mut ps_args: Vec<String> = parsed.positional[1..].to_vec();
+            if ps_args.is_empty() {
+                ps_args.push("-ef".into());
+            }
+            let out = std::process::Command::new("ps")
+                .args(&ps_args)
+                .output()
+                .context("cannot run ps")?;
+            if !out.status.success() {
+                bail!("ps failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+            print!(
+                "{}",
+                filter_table(&String::from_utf8_lossy(&out.stdout), &pids)?
+            );
+        }
+        other => bail!("invalid format option {other:?}: use table or json"),
+    }
+    Ok(0)
+}
+
+/// The host pids that belong to the container (empty once it stopped).
+fn host_pids(c: &Container) -> anyhow::Result<Vec<i32>> {
+    let mut pids = BTreeSet::new();
+    for p in [c.sandbox_process()?, c.vmm_process()?]
+        .into_iter()
+        .flatten()
+    {
+        pids.insert(p.pid);
+    }
+    for cg in &c.state.hull.cgroups {
+        if let Ok(text) = std::fs::read_to_string(cg.join("cgroup.procs")) {
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+    }
+    Ok(pids.into_iter().collect())
+}
+
+/// `ps` output cut to the header and the lines of `pids`.
+fn filter_table(text: &str, pids: &[i32]) -> anyhow::Result<String> {
+    let mut lines = text.lines();
+    let header = lines.next().context("ps printed nothing")?;
+    let column = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps printed no PID column")?;
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(column)
+            .and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keeps_the_header_and_the_container_lines() {
+        let text = "UID PID PPID CMD\nroot 1 0 init\nroot 42 1 hull\nroot 43 42 hull-vmm\n";
+        let out = super::filter_table(text, &[42, 43]).unwrap();
+        assert_eq!(
+            out,
+            "UID PID PPID CMD\nroot 42 1 hull\nroot 43 42 hull-vmm\n"
+        );
+        assert!(super::filter_table("UID CMD\n", &[1]).is_err());
+    }
+}

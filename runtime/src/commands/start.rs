@@ -1,0 +1,31 @@
+//! `hull start ID`: runs the program of a created container.
+
+use anyhow::bail;
+
+use super::container::Container;
+use crate::Global;
+use runtime::host::hooks::HookKind;
+use runtime::state::ContainerStatus;
+
+pub const USAGE: &str = "usage: hull start ID";
+
+pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
+    let id = super::one_id("start", args)?;
+    let c = Container::load(global, id)?;
+    match c.status {
+        ContainerStatus::Created if !c.state.hull.foreground => {}
+        ContainerStatus::Created | ContainerStatus::Creating => {
+            bail!("cannot start a container that is still being created")
+        }
+        ContainerStatus::Stopped => bail!("cannot start a container that has stopped"),
+        ContainerStatus::Running | ContainerStatus::Paused => {
+            bail!("cannot start an already running container")
+        }
+    }
+    let mut agent = c.agent()?;
+    super::hooks::run(&c, HookKind::StartContainer)?;
+    agent.start(id, None)?;
+    c.store.set_status(id, ContainerStatus::Running)?;
+    super::hooks::run_warn(global, &c, HookKind::Poststart);
+    Ok(0)
+}

@@ -1,0 +1,10 @@
+//! What the host side does around the VM for runc compatibility: OCI hooks
+//! ([`hooks`]), placing the sandbox process in the spec's cgroup
+//! ([`cgroups`]), entering the caller's network namespace ([`netns`]) and
+//! turning `linux.resources` into the VM's size and the guest cgroup's
+//! limits ([`resources`]).
+
+pub mod cgroups;
+pub mod hooks;
+pub mod netns;
+pub mod resources;

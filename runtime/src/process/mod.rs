@@ -1,0 +1,23 @@
+//! The processes `hull` leaves behind for its caller, as runc does.
+//!
+//! `create` (and `exec --detach`) re-executes `hull` as a *child* that
+//! outlives the command: the sandbox process (or the exec process). The
+//! child inherits the caller's stdio and relays it for the workload; the
+//! parent waits until the child reports on a sync pipe that the container
+//! (or the extra process) is ready, writes the `--pid-file`, and returns.
+//! The child exits with the workload's status, re-raising a fatal signal
+//! ([`exit`]), so a caller's `waitpid` sees what it would see with runc.
+//!
+//! - [`sync`]: the child side and the parent side of the sync pipe;
+//! - [`console`]: `--console-socket`: a host pty whose master goes to the
+//!   caller over SCM_RIGHTS, its slave becoming the child's terminal;
+//! - [`pidfile`]: `--pid-file`, written atomically;
+//! - [`exit`]: exit like the workload did;
+//! - [`pidfd`]: waiting for and signalling processes that are not our
+//!   children, safe against pid reuse.
+
+pub mod console;
+pub mod exit;
+pub mod pidfd;
+pub mod pidfile;
+pub mod sync;

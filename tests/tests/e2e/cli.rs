@@ -1,0 +1,382 @@
+//! The runc-shaped lifecycle end to end, in real microVMs: `create` leaves a
+//! sandbox process holding the caller's stdio, `start`/`exec`/`pause`/
+//! `resume`/`events`/`ps`/`kill`/`delete` drive it, the sandbox process
+//! exits like the workload, and a console socket gets a working pty.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hull_e2e::bundle::{busybox_bundle, Spec};
+use hull_e2e::record_boot;
+use hull_e2e::run::{assert_cleaned_up, hull_bin, state_root};
+use hull_e2e::Scratch;
+use serde_json::Value;
+
+/// Longest any one step may take in the slow test host.
+const STEP: Duration = Duration::from_secs(300);
+
+fn id(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+fn subreaper() {
+    // SAFETY: prctl with integer arguments.
+    assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }, 0);
+}
+
+fn hull(args: &[&str]) -> Command {
+    let mut cmd = Command::new(hull_bin());
+    cmd.arg("--root").arg(state_root()).args(args);
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    hull(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("hull {args:?}: {e}"))
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "hull {args:?}: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn status_of(id: &str) -> String {
+    let v: Value = serde_json::from_str(&ok(&["state", id])).expect("state JSON");
+    v["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Waits for our adopted descendant `pid` (bounded).
+fn wait_pid(pid: i32) -> ExitStatus {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return ExitStatus::from_raw(status);
+        }
+        assert!(r == 0, "waitpid {pid}: {}", std::io::Error::last_os_error());
+        assert!(Instant::now() < deadline, "process {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `path` contains `text` (bounded).
+fn wait_file(path: &Path, text: &str) -> String {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        if got.contains(text) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never had {text:?}: {got:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `hull create` with stdout/stderr into files of `dir`; the sandbox pid.
+fn create(dir: &Path, bundle: &Path, id: &str, extra: &[&str]) -> i32 {
+    let pid_file = dir.join("pid");
+    let out = std::fs::File::create(dir.join("out")).unwrap();
+    let err = std::fs::File::create(dir.join("err")).unwrap();
+    let status = hull(&["create", "--bundle", bundle.to_str().unwrap()])
+        .args(["--pid-file", pid_file.to_str().unwrap()])
+        .args(extra)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .unwrap();
+    let err = std::fs::read_to_string(dir.join("err")).unwrap_or_default();
+    assert!(status.success(), "create {id}: {status}: {err}");
+    std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn bundle(name: &str, spec: &Spec) -> Scratch {
+    let scratch = Scratch::tmp(name);
+    busybox_bundle(&scratch.0.join("b"), spec);
+    scratch
+}
+
+#[test]
+fn create_start_exec_pause_events_kill_delete() {
+    subreaper();
+    let spec = Spec::new(&[
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 1; done",
+    ]);
+    let s = bundle("lifecycle", &spec);
+    let id = id("lifecycle");
+    let pid = create(&s.0, &s.0.join("b"), &id, &[]);
+    assert_eq!(status_of(&id), "created");
+    // exec works in a created container; the VM is ours.
+    let kernel = ok(&["exec", &id, "uname", "-r"]);
+    assert!(kernel.starts_with("6.12"), "{kernel}");
+    record_boot(&format!("hull create {id}: guest kernel {}", kernel.trim()));
+    ok(&["start", &id]);
+    wait_file(&s.0.join("out"), "ready\n");
+    assert_eq!(status_of(&id), "running");
+
+    let out = run(&[
+        "exec",
+        "--env",
+        "X=from-exec",
+        "--cwd",
+        "/tmp",
+        &id,
+        "sh",
+        "-c",
+        "echo $X $(pwd); exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-exec /tmp\n");
+    let out = run(&["exec", "--user", "1000:1000", &id, "id", "-u"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000\n");
+
+    let stats: Value = serde_json::from_str(&ok(&["events", "--stats", &id])).unwrap();
+    assert_eq!(stats["type"], "stats");
+    assert!(
+        stats["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert!(
+        stats["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(pids.contains(&pid), "{pids:?}");
+
+    ok(&["pause", &id]);
+    assert_eq!(status_of(&id), "paused");
+    let vmm = pids
+        .iter()
+        .find(|&&p| p != pid)
+        .copied()
+        .expect("a VMM pid");
+    let stat = std::fs::read_to_string(format!("/proc/{vmm}/stat")).unwrap();
+    let state = stat.rsplit(") ").next().unwrap().chars().next();
+    assert_eq!(state, Some('T'), "the VMM is not stopped: {stat}");
+    let out = run(&["kill", &id, "TERM"]);
+    assert!(!out.status.success());
+    ok(&["resume", &id]);
+    assert_eq!(status_of(&id), "running");
+
+    let out = run(&["delete", &id]);
+    assert!(!out.status.success(), "deleted a running container");
+    ok(&["kill", &id, "TERM"]);
+    let status = wait_pid(pid);
+    assert_eq!(status.code(), Some(7), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(s.0.join("out")).unwrap(),
+        "ready\nbye\n"
+    );
+    assert_eq!(status_of(&id), "stopped");
+    let out = run(&["kill", &id, "KILL"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "hull: container not running\n"
+    );
+    let out = run(&["exec", &id, "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));
+    ok(&["delete", &id]);
+    assert_cleaned_up(&id);
+}
+
+#[test]
+fn run_detached_exec_detached_and_a_signal_death() {
+    subreaper();
+    let spec = Spec::new(&["sh", "-c", "echo up; exec sleep 1000"]);
+    let mut spec = spec;
+    // Without a pid namespace, SIGKILL/TERM act as on any process.
+    spec.namespaces = vec!["ipc", "uts", "mount"];
+    let s = bundle("detach", &spec);
+    let id = id("detach");
+    let pid_file = s.0.join("pid");
+    let out = std::fs::File::create(s.0.join("out")).unwrap();
+    let status = hull(&[
+        "run",
+        "--detach",
+        "--bundle",
+        s.0.join("b").to_str().unwrap(),
+    ])
+    .args(["--pid-file", pid_file.to_str().unwrap(), &id])
+    .stdin(Stdio::null())
+    .stdout(out)
+    .status()
+    .unwrap();
+    assert!(status.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    wait_file(&s.0.join("out"), "up\n");
+    assert_eq!(status_of(&id), "running");
+    record_boot(&format!("hull run --detach {id}"));
+
+    let exec_pid_file = s.0.join("exec.pid");
+    let exec_out = std::fs::File::create(s.0.join("exec.out")).unwrap();
+    let status = hull(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        exec_pid_file.to_str().unwrap(),
+    ])
+    .args([id.as_str(), "sh", "-c", "echo exec-ran; exit 4"])
+    .stdin(Stdio::null())
+    .stdout(exec_out)
+    .status()
+    .unwrap();
+    assert!(status.success());
+    let exec_pid: i32 = std::fs::read_to_string(&exec_pid_file)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(wait_pid(exec_pid).code(), Some(4));
+    assert_eq!(
+        std::fs::read_to_string(s.0.join("exec.out")).unwrap(),
+        "exec-ran\n"
+    );
+
+    ok(&["kill", &id, "9"]);
+    assert_eq!(wait_pid(pid).signal(), Some(libc::SIGKILL));
+    ok(&["delete", &id]);
+    assert_cleaned_up(&id);
+}
+
+/// Receives the pty master `hull` sends to the console socket.
+fn accept_master(listener: &UnixListener) -> std::fs::File {
+    let (conn, _) = listener.accept().unwrap();
+    let (name, fd) = runtime::process::console::recv_fd(&conn).unwrap();
+    assert!(String::from_utf8_lossy(&name).starts_with("/dev/pts/"));
+    std::fs::File::from(fd)
+}
+
+fn read_until(master: &mut std::fs::File, text: &str) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(text) {
+        let n = master.read(&mut buf).unwrap_or(0);
+        assert!(
+            n > 0,
+            "the pty closed before {text:?}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn set_size(master: &std::fs::File, rows: u16, cols: u16) {
+    use std::os::fd::AsRawFd;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on an open pty master.
+    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    assert_eq!(r, 0);
+}
+
+#[test]
+fn a_console_socket_gets_a_working_terminal() {
+    subreaper();
+    let mut spec = Spec::new(&["sh"]);
+    spec.terminal = true;
+    let s = bundle("console", &spec);
+    let id = id("console");
+    let socket: PathBuf = s.0.join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || accept_master(&listener));
+    let pid = create(
+        &s.0,
+        &s.0.join("b"),
+        &id,
+        &["--console-socket", socket.to_str().unwrap()],
+    );
+    let mut master = receiver.join().unwrap();
+    set_size(&master, 33, 101);
+    ok(&["start", &id]);
+    master
+        .write_all(b"tty; stty size; echo sum=$((40+2))\n")
+        .unwrap();
+    let seen = read_until(&mut master, "sum=42");
+    assert!(seen.contains("/dev/pts/0"), "{seen}");
+    assert!(seen.contains("33 101"), "{seen}");
+    record_boot(&format!("hull create --console-socket {id}"));
+    // A resize on the caller's side reaches the guest's pty.
+    set_size(&master, 20, 70);
+    let deadline = Instant::now() + STEP;
+    loop {
+        master.write_all(b"echo size=$(stty size)\n").unwrap();
+        let seen = read_until(&mut master, "size=");
+        if read_until_line(&mut master, seen).contains("size=20 70") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resize never reached the guest"
+        );
+    }
+    // exec --tty with its own console socket.
+    let socket2 = s.0.join("exec.sock");
+    let listener2 = UnixListener::bind(&socket2).unwrap();
+    let receiver2 = std::thread::spawn(move || accept_master(&listener2));
+    let exec_pid_file = s.0.join("exec.pid");
+    let status = hull(&[
+        "exec",
+        "--tty",
+        "--detach",
+        "--console-socket",
+        socket2.to_str().unwrap(),
+    ])
+    .args(["--pid-file", exec_pid_file.to_str().unwrap()])
+    .args([id.as_str(), "sh", "-c", "tty; read x; exit $x"])
+    .stdin(Stdio::null())
+    .status()
+    .unwrap();
+    assert!(status.success());
+    let mut exec_master = receiver2.join().unwrap();
+    read_until(&mut exec_master, "/dev/pts/");
+    exec_master.write_all(b"6\n").unwrap();
+    let exec_pid: i32 = std::fs::read_to_string(&exec_pid_file)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(wait_pid(exec_pid).code(), Some(6));
+
+    master.write_all(b"exit 3\n").unwrap();
+    assert_eq!(wait_pid(pid).code(), Some(3));
+    ok(&["delete", &id]);
+    assert_cleaned_up(&id);
+}
+
+/// The rest of the current line after `seen` (reads until a newline).
+fn read_until_line(master: &mut std::fs::File, seen: String) -> String {
+    let tail = seen.rsplit("size=").next().unwrap_or("").to_owned();
+    if tail.contains('\n') {
+        return format!("size={tail}");
+    }
+    let rest = read_until(master, "\n");
+    format!("size={tail}{rest}")
+}
