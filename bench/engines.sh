@@ -18,6 +18,7 @@ set -euo pipefail
 
 if [ "${1:-}" != --inside ]; then
   cd "$(dirname "$0")/.."
+  tests/engines/deps
   for f in target/release/hull target/release/hull-vmm build/kernel/vmlinux build/initramfs.cpio; do
     [ -f "$f" ] || { echo "bench: $f is missing; run make build first" >&2; exit 1; }
   done
@@ -122,7 +123,8 @@ mem_round() { # NAME RUNTIME COUNT
   for ((i = 0; i < n; i++)); do
     pid=$(task_pid "m-$name-$i")
     [ -n "$pid" ] || { echo "  $name: container m-$name-$i is not running" >&2; continue; }
-    mapfile -t pids < <(tree "$pid")
+    # (no process substitution: the test host has no /dev/fd)
+    read -r -a pids <<<"$(tree "$pid" | tr '\n' ' ')"
     procs=$((procs + ${#pids[@]}))
     total=$((total + $(pss_kib "${pids[@]}")))
   done
