@@ -2,6 +2,7 @@
 #   make install   build everything and install it under $(PREFIX)
 #   make test      lint, unit tests, then end-to-end tests booting real microVMs
 #   make bench-boot  boot benchmark: hull-vmm vs QEMU microvm, side by side
+#   make engines   Podman, containerd and Docker driving hull (tests/engines/run)
 
 PREFIX      ?= /usr/local
 BUILD       := build
@@ -13,7 +14,7 @@ KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
 DEB_PKGS    := build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
 
-.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e bench-boot bench-container clean
+.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines bench-boot bench-container bench-engines clean
 
 all: build
 
@@ -65,6 +66,12 @@ unit:
 
 e2e: build
 	tests/run-e2e
+
+engines: build
+	tests/engines/run
+
+bench-engines: build
+	bench/engines.sh
 
 bench-boot: build
 	bench/run-boot

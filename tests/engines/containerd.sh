@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# containerd's runc v2 shim driving the runtime under test: `ctr run
+# --runc-binary RUNTIME` (run --rm, -t, exit statuses; not stdin: ctr run
+# never closes the task's stdin at EOF), and a runtime
+# given as io.containerd.runc.v2 with options BinaryName and Root (what a
+# containerd runtime configured with options.BinaryName hands the shim), with
+# ctr task exec, ps, kill and delete.
+ENGINE=containerd
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if [ ! -s "$IMAGE_ARCHIVE" ]; then podman_config; image_archive; fi
+start_containerd
+C=(ctr --address "$CONTAINERD_SOCK" -n engines)
+call "${C[@]}" images import "$IMAGE_ARCHIVE"
+expect "images import" 0
+call "${C[@]}" images ls -q
+ref="$(grep -m1 busybox <<<"$out" || true)"
+[ -n "$ref" ] || { fail "image listed" "no busybox in: $out"; exit 1; }
+RUN=("${C[@]}" run --runc-binary "$RUNTIME")
+
+# -- ctr run --rm ---------------------------------------------------------------
+call "${RUN[@]}" --rm "$ref" eng-true true
+expect_exact "run --rm true" 0 ""
+
+call "${RUN[@]}" --rm "$ref" eng-exit3 sh -c 'echo hello; uname -v; exit 3'
+expect "run --rm: exit status 3 and output" 3 '^hello$'
+expect_vm "run --rm: guest kernel"
+
+call_tty "${RUN[@]}" --rm -t "$ref" eng-tty sh -c 'tty; uname -v; exit 4'
+expect "run -t: stdin is a terminal, output reaches the caller" 4 '^/dev/'
+expect "run -t: the terminal is a /dev/pts/N, as with runc" 4 '^/dev/pts/[0-9]+$'
+expect_vm "run -t: guest kernel"
+
+# -- a runtime with BinaryName and Root in its options ---------------------------
+# `--runtime io.containerd.runc.v2 --runc-binary B --runc-root R` makes ctr send
+# the shim runc's options {BinaryName: B, Root: R}: the same message a
+# containerd runtime configured with options.BinaryName (CRI) or dockerd's
+# "runtimes" produces.
+BN=("${C[@]}" run --runtime io.containerd.runc.v2 --runc-binary "$RUNTIME" --runc-root "$TMPD/runtime-root")
+call "${BN[@]}" -d "$ref" eng-bn sh -c 'trap "echo got-term; exit 7" TERM; echo started; sleep 1000 & wait'
+expect "BinaryName runtime: run -d" 0
+status_is() { "${C[@]}" task ls | awk -v id="$1" '$1 == id {print $3}' | grep -qx "$2"; }
+if poll 60 status_is eng-bn RUNNING; then pass "BinaryName runtime: task RUNNING"; else
+  fail "BinaryName runtime: task RUNNING" "$("${C[@]}" task ls 2>&1 | tr '\n' ' ')"; fi
+if [ -d "$TMPD/runtime-root" ]; then pass "BinaryName runtime: the runtime used the configured root"; else
+  fail "BinaryName runtime: the runtime used the configured root" "$TMPD/runtime-root was not created"; fi
+
+call "${C[@]}" task exec --exec-id e1 eng-bn echo exec-ok
+expect_exact "task exec: output" 0 "exec-ok"
+call "${C[@]}" task exec --exec-id e2 eng-bn uname -v
+expect_vm "task exec: guest kernel"
+call "${C[@]}" task exec --exec-id e3 eng-bn sh -c 'exit 5'
+expect "task exec: exit status 5" 5
+call_tty "${C[@]}" task exec -t --exec-id e4 eng-bn sh -c 'tty; exit 6'
+expect "task exec -t: stdin is a terminal" 6 '^/dev/'
+expect "task exec -t: the terminal is a /dev/pts/N, as with runc" 6 '^/dev/pts/[0-9]+$'
+call "${C[@]}" task ps eng-bn
+expect "task ps" 0 '^[0-9]+'
+
+call "${C[@]}" task kill eng-bn
+expect "task kill (SIGTERM)" 0
+if poll 60 status_is eng-bn STOPPED; then pass "task kill: STOPPED"; else
+  fail "task kill: STOPPED" "$("${C[@]}" task ls 2>&1 | tr '\n' ' ')"; fi
+call "${C[@]}" task rm eng-bn
+expect "task rm" 0
+call "${C[@]}" containers rm eng-bn
+expect "containers rm" 0
+
+# -- kill -9 of a running task started with ctr run -d ------------------------------
+call "${RUN[@]}" -d "$ref" eng-kill sleep 1000
+expect "run -d sleep" 0
+call "${C[@]}" task kill -s SIGKILL eng-kill
+expect "task kill -s SIGKILL" 0
+if poll 60 status_is eng-kill STOPPED; then pass "task kill -9: STOPPED"; else
+  fail "task kill -9: STOPPED" "$("${C[@]}" task ls 2>&1 | tr '\n' ' ')"; fi
+call "${C[@]}" task rm eng-kill
+expect "task rm" 0
+call "${C[@]}" containers rm eng-kill
+expect "containers rm" 0
