@@ -25,7 +25,17 @@ pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
     let parsed = args::parse(argv, FLAGS, false)?;
     let id = parsed.id("delete")?;
     let force = parsed.has("--force");
-    let c = Container::load(global, id)?;
+    let c = match Container::load(global, id) {
+        Ok(c) => c,
+        // Like runc: with --force an absent container is deleted already
+        // (a directory without state.json, from an aborted create, goes).
+        Err(e) if force && is_not_exist(&e) => {
+            let dir = runtime::state::StateStore::new(&global.root).dir(id)?;
+            remove_state_dir(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
     if !c.status.can_delete(force) {
         bail!(
             "cannot delete container {id} that is not stopped: {}",
@@ -52,10 +62,19 @@ pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
     };
     super::hooks::run_warn(global, &stopped, HookKind::Poststop);
     let cgroups = cgroups::remove(&c.state.hull.cgroups);
+    // A socket outside the state directory (see vsock_socket_path).
+    let _ = std::fs::remove_file(&c.state.hull.vsock_socket);
     let dir = c.store.dir(id)?;
     remove_state_dir(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     cgroups?;
     Ok(0)
+}
+
+fn is_not_exist(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<runtime::state::StateError>(),
+        Some(runtime::state::StateError::NotExist(_))
+    )
 }
 
 /// Removes a container's state directory: files are unlinked, directories

@@ -90,7 +90,7 @@ pub fn spawn(
     let sync_raw = write.as_raw_fd();
     let with_tty = terminal.is_some();
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (dup2, fcntl, setsid, ioctl).
+    // async-signal-safe calls (dup2, fcntl, close_range, setsid, ioctl).
     unsafe {
         cmd.pre_exec(move || {
             if sync_raw == SYNC_FD {
@@ -101,6 +101,17 @@ pub fn spawn(
             } else if libc::dup2(sync_raw, SYNC_FD) < 0 {
                 return Err(io::Error::last_os_error());
             }
+            // Whatever the caller leaked to us (containerd's shim leaks its
+            // ttrpc socket and an inotify fd) must not live on in the child:
+            // close-on-exec for everything above the sync pipe (closing
+            // outright would also close std's exec-error pipe).
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(
+                libc::SYS_close_range,
+                SYNC_FD + 1,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -143,7 +143,37 @@ pub struct Sandbox {
     vmm: Vmm,
     share: Share,
     cgroup: HostCgroup,
+    _socket: SocketFile,
     state: StateDir,
+}
+
+/// The VM's socket file, removed when the sandbox goes (the VM is gone by
+/// then).
+#[derive(Debug)]
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Where short socket paths go when the state directory's is too long.
+pub const SOCKET_DIR: &str = "/run/hull-vsock";
+
+/// The VM's hybrid vsock socket: `<root>/<id>/vsock.sock` when that fits in
+/// a Unix socket address with room for the `_<port>` suffix, else
+/// `/run/hull-vsock/<hash of root and id>.sock` (Docker's state roots with
+/// 64-character ids are too long).
+pub fn vsock_socket_path(root: &Path, id: &str) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let natural = root.join(id).join(state_dir::VSOCK_SOCKET);
+    if natural.as_os_str().len() + 6 <= MAX_SOCKET_PATH_BYTES {
+        return natural;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    natural.hash(&mut h);
+    Path::new(SOCKET_DIR).join(format!("{:016x}.sock", h.finish()))
 }
 
 /// The host cgroup the sandbox process joined: left again (and what the join
@@ -186,19 +216,23 @@ impl Sandbox {
         if !valid_id(&config.id) {
             return Err(SandboxError::InvalidId(config.id.clone()));
         }
-        let socket = config
-            .state_root
-            .join(&config.id)
-            .join(state_dir::VSOCK_SOCKET);
+        let socket = vsock_socket_path(&config.state_root, &config.id);
         if socket.as_os_str().len() > MAX_SOCKET_PATH_BYTES {
             return Err(SandboxError::SocketPathTooLong(socket));
         }
         let state = StateDir::create(&config.state_root, &config.id)?;
+        let socket_guard = SocketFile(socket.clone());
+        if let Some(dir) = socket.parent().filter(|d| !d.starts_with(state.path())) {
+            std::fs::create_dir_all(dir).map_err(|source| StateDirError::Create {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         // This process is the sandbox: `hull state`/`hull list` see the
         // container as long as it lives.
         let store = StateStore::new(&config.state_root);
         let pid = std::process::id() as i32;
-        let mut record = ContainerState::new(&config.id, bundle, pid, state.vsock_socket())?;
+        let mut record = ContainerState::new(&config.id, bundle, pid, socket.clone())?;
         record.hull.foreground = !config.detached;
         store.save(&record)?;
         let mut cgroup = HostCgroup::default();
@@ -230,7 +264,7 @@ impl Sandbox {
             mem_mib: config.mem_mib,
             cpus: config.cpus,
             share_dir: share.dir().to_path_buf(),
-            vsock_socket: state.vsock_socket(),
+            vsock_socket: socket,
         };
         timings.mark("sandbox_setup");
         let mut vmm = Vmm::spawn(&vmm_config, Console::new(Some(log)))?;
@@ -262,6 +296,7 @@ impl Sandbox {
             vmm,
             share,
             cgroup,
+            _socket: socket_guard,
             state,
         })
     }
@@ -405,16 +440,27 @@ mod tests {
     }
 
     #[test]
-    fn bad_ids_and_long_socket_paths_are_refused_before_anything_is_made() {
+    fn bad_ids_are_refused_before_anything_is_made() {
         let dir = TempDir::new("sandbox");
         let b = bundle(&dir);
         let root = dir.path().join("state");
         let e = Sandbox::boot(&config(root.clone(), "../x"), &b, &mut Timings::new()).unwrap_err();
         assert!(matches!(e, SandboxError::InvalidId(_)), "{e}");
-        let long = "x".repeat(100);
-        let e = Sandbox::boot(&config(root.clone(), &long), &b, &mut Timings::new()).unwrap_err();
-        assert!(e.to_string().contains("too long for a Unix socket"), "{e}");
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn long_state_paths_get_a_short_socket() {
+        let short = vsock_socket_path(Path::new("/run/hull"), "c1");
+        assert_eq!(short, Path::new("/run/hull/c1/vsock.sock"));
+        // Docker's root and a 64-character id.
+        let root = Path::new("/var/run/docker/runtime-runc/moby");
+        let id = "a".repeat(64);
+        let p = vsock_socket_path(root, &id);
+        assert!(p.starts_with(SOCKET_DIR), "{}", p.display());
+        assert!(p.as_os_str().len() + 6 <= MAX_SOCKET_PATH_BYTES);
+        assert_eq!(p, vsock_socket_path(root, &id), "not stable");
+        assert_ne!(p, vsock_socket_path(root, &"b".repeat(64)));
     }
 
     #[test]
