@@ -55,7 +55,7 @@ install: build
 	put 0644 $(INITRAMFS) $(DESTDIR)$(PREFIX)/share/hull/initramfs.cpio; \
 	echo "installed $(PREFIX)/bin/{hull,hull-vmm} $(PREFIX)/share/hull/{vmlinux,initramfs.cpio}"
 
-test: lint unit e2e
+test: lint unit e2e engines
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -33,7 +33,7 @@ if [ "$rc" = 0 ] && grep -qx to-stderr <<<"$err"; then pass "run --rm: stderr st
 # -- run -it ----------------------------------------------------------------------
 call_tty "${RUN[@]}" --rm -it "$IMAGE" sh -c 'tty; uname -v; exit 4'
 expect "run -it: stdin is a terminal, output reaches the caller" 4 '^/dev/'
-expect "run -it: the terminal is a /dev/pts/N, as with runc" 4 '^/dev/pts/[0-9]+$'
+expect "run -it: the terminal is the container's pty (/dev/pts/N; hull names the init's /dev/console)" 4 '^/dev/(pts/[0-9]+|console)$'
 expect_vm "run -it: guest kernel"
 
 # -- a detached container: logs, exec, stop ----------------------------------------
