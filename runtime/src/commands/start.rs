@@ -26,6 +26,7 @@ pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
     super::hooks::run(&c, HookKind::StartContainer)?;
     agent.start(id, None)?;
     c.store.set_status(id, ContainerStatus::Running)?;
+    let c = Container::load(global, id)?;
     super::hooks::run_warn(global, &c, HookKind::Poststart);
     Ok(0)
 }

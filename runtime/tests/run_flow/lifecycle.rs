@@ -225,3 +225,104 @@ pub fn a_failing_sandbox_reports_to_create() {
     assert!(err.contains("Unable to mount root fs"), "{err}");
     case.assert_clean();
 }
+
+/// A bundle whose spec has `hooks` (each writes its stdin to `<kind>.json`
+/// in the case's directory); `extra` adds a failing or slow one.
+fn hooked(name: &str, extra: Option<(&str, Value)>) -> Case {
+    let case = Case::sh(name, "echo ran");
+    let path = case.tmp.join("bundle/config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let dir = case.tmp.display().to_string();
+    let hook = |kind: &str| {
+        serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {dir}/{kind}.json; echo $HOOK_ENV > {dir}/{kind}.env")],
+            "env": ["HOOK_ENV=from-spec"],
+        }])
+    };
+    let mut hooks = serde_json::Map::new();
+    for kind in [
+        "createRuntime",
+        "createContainer",
+        "prestart",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        hooks.insert(kind.into(), hook(kind));
+    }
+    if let Some((kind, h)) = extra {
+        hooks[kind].as_array_mut().unwrap().push(h);
+    }
+    config["hooks"] = Value::Object(hooks);
+    std::fs::write(&path, config.to_string()).unwrap();
+    case
+}
+
+pub fn hooks_run_at_their_steps() {
+    let case = hooked("hooks", None);
+    let hook_state = |kind: &str| -> Value {
+        let text = case.file(&format!("{kind}.json"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{kind}: {e}: {text:?}"))
+    };
+    let (pid, stdin) = case.create();
+    drop(stdin);
+    for kind in ["createRuntime", "createContainer", "prestart"] {
+        let s = hook_state(kind);
+        assert_eq!(s["id"], case.id.as_str(), "{kind}: {s}");
+        assert_eq!(s["pid"], pid, "{kind}: {s}");
+        assert_eq!(s["status"], "created", "{kind}: {s}");
+        assert_eq!(case.file(&format!("{kind}.env")), "from-spec\n");
+    }
+    assert_eq!(case.file("startContainer.json"), "", "ran before start");
+    let (code, _, err) = case.run_cli(&["start", &case.id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(hook_state("startContainer")["status"], "created");
+    assert_eq!(hook_state("poststart")["status"], "running");
+    assert_eq!(wait_pid(pid).code(), Some(0));
+    assert_eq!(case.file("poststop.json"), "", "ran before delete");
+    let (code, _, err) = case.run_cli(&["delete", &case.id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(hook_state("poststop")["status"], "stopped");
+    case.assert_clean();
+}
+
+pub fn a_failing_or_slow_hook_fails_create_and_cleans_up() {
+    let failing =
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo no way >&2; exit 3"]});
+    let slow = serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "100"], "timeout": 1});
+    for (name, kind, hook, want) in [
+        (
+            "hook-fail",
+            "prestart",
+            failing,
+            "prestart hook /bin/sh failed: exit status 3",
+        ),
+        ("hook-slow", "createRuntime", slow, "timed out after 1s"),
+    ] {
+        let case = hooked(name, Some((kind, hook)));
+        let bundle = case.tmp.join("bundle");
+        let started = std::time::Instant::now();
+        let (code, _, err) =
+            case.run_cli(&["create", "--bundle", bundle.to_str().unwrap(), &case.id]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        case.assert_clean();
+    }
+    // A failing startContainer hook fails the start.
+    let failing = serde_json::json!({"path": "/bin/false"});
+    let case = hooked("hook-start", Some(("startContainer", failing)));
+    let (pid, _stdin) = case.create();
+    let (code, _, err) = case.run_cli(&["start", &case.id]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("startContainer hook /bin/false failed"),
+        "{err}"
+    );
+    assert_eq!(case.file("out"), "", "the program ran");
+    let (code, _, err) = case.run_cli(&["delete", "--force", &case.id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(wait_pid(pid).signal().is_some());
+    case.assert_clean();
+}

@@ -373,7 +373,12 @@ fn main() {
         return;
     }
     lifecycle::become_subreaper();
-    let cases: [(&str, fn()); 15] = [
+    let cases: [(&str, fn()); 17] = [
+        ("hooks", lifecycle::hooks_run_at_their_steps),
+        (
+            "hook_failures",
+            lifecycle::a_failing_or_slow_hook_fails_create_and_cleans_up,
+        ),
         ("lifecycle", lifecycle::create_start_wait_delete),
         ("kill_signal", lifecycle::kill_re_raises_the_signal),
         ("force_delete", lifecycle::force_delete_and_bad_input),

@@ -398,3 +398,81 @@ fn a_console_socket_gets_a_working_terminal() {
     ok(&["delete", &id]);
     assert_cleaned_up(&id);
 }
+
+#[test]
+fn cgroups_path_network_namespace_and_resources_reach_the_sandbox() {
+    subreaper();
+    let s = bundle("hostint", &Spec::new(&["sleep", "1000"]));
+    let id = id("hostint");
+    // A network namespace held by a process of ours.
+    let mut holder = Command::new("unshare")
+        .args(["--net", "sleep", "1000"])
+        .spawn()
+        .expect("unshare");
+    let netns = format!("/proc/{}/ns/net", holder.id());
+    let deadline = Instant::now() + STEP;
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    while std::fs::read_link(&netns).ok().as_ref() == Some(&host_ns) {
+        assert!(Instant::now() < deadline, "unshare never made a namespace");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config_path = s.0.join("b/config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let cgroup = format!("/hull-e2e/{id}");
+    config["linux"]["cgroupsPath"] = Value::from(cgroup.clone());
+    config["linux"]["resources"] = serde_json::json!({
+        "memory": {"limit": 200 << 20},
+        "cpu": {"quota": 200000, "period": 100000},
+        "pids": {"limit": 100}
+    });
+    for ns in config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = Value::from(netns.clone());
+        }
+    }
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    let pid = create(&s.0, &s.0.join("b"), &id, &[]);
+    ok(&["start", &id]);
+    record_boot(&format!("hull create {id} (cgroup, netns, resources)"));
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(own.contains(&cgroup), "{own}");
+    let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
+    let vmm = pids
+        .iter()
+        .find(|&&p| p != pid)
+        .copied()
+        .expect("a VMM pid");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{vmm}/ns/net")).unwrap(),
+        std::fs::read_link(&netns).unwrap(),
+        "the VMM is not in the container's network namespace"
+    );
+    assert_eq!(ok(&["exec", &id, "nproc"]).trim(), "2");
+    let meminfo = ok(&["exec", &id, "grep", "MemTotal", "/proc/meminfo"]);
+    let kib: u64 = meminfo.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((200 * 1024..300 * 1024).contains(&kib), "{meminfo}");
+    // In the guest, the container's cgroup has the spec's limits; update
+    // changes them, and refuses what the VM cannot do.
+    let limit = |id: &str| -> u64 {
+        let v: Value = serde_json::from_str(&ok(&["events", "--stats", id])).unwrap();
+        v["data"]["memory"]["usage"]["limit"].as_u64().unwrap()
+    };
+    assert_eq!(limit(&id), 200 << 20);
+    ok(&["update", "--memory", "100m", "--pids-limit", "50", &id]);
+    assert_eq!(limit(&id), 100 << 20);
+    let out = run(&["update", "--memory", "4g", &id]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot resize a running VM"));
+    let out = run(&["update", "--cpuset-cpus", "0", &id]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported"));
+
+    ok(&["delete", "--force", &id]);
+    assert_eq!(wait_pid(pid).signal(), Some(libc::SIGKILL));
+    assert!(!Path::new("/sys/fs/cgroup")
+        .join(cgroup.trim_start_matches('/'))
+        .exists());
+    assert_cleaned_up(&id);
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
