@@ -173,7 +173,7 @@ fn wait(child: &mut Child, timeout: Option<Duration>) -> io::Result<Option<ExitS
     thread::Builder::new()
         .name("hook-wait".into())
         .spawn(move || {
-            let _ = tx.send(wait_exited_nowait(pid));
+            let _ = tx.send(crate::process::wait_exited_no_reap(pid));
         })?;
     let timed_out = match rx.recv_timeout(timeout) {
         Ok(result) => {
@@ -193,30 +193,6 @@ fn wait(child: &mut Child, timeout: Option<Duration>) -> io::Result<Option<ExitS
     };
     let status = child.wait()?;
     Ok((!timed_out).then_some(status))
-}
-
-/// Blocks until `pid` has exited, without reaping it.
-fn wait_exited_nowait(pid: libc::pid_t) -> io::Result<()> {
-    loop {
-        // SAFETY: siginfo_t is plain data, valid zeroed.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid siginfo_t for the kernel to fill.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if r == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
 
 /// The last [`OUTPUT_TAIL_BYTES`] of a stream, filled by a reader thread.

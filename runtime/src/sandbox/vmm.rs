@@ -110,27 +110,6 @@ pub struct Vmm {
     exit: Option<ExitStatus>,
 }
 
-/// Blocks until `pid` has exited, without reaping it (so the pid cannot be
-/// reused while [`VmmKiller`] may still signal it).
-fn wait_exited_no_reap(pid: u32) {
-    loop {
-        // SAFETY: all-zero is a valid siginfo_t.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid, writable siginfo_t for the call.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return;
-        }
-    }
-}
-
 impl Vmm {
     /// Starts hull-vmm. It runs in its own process group (a terminal's ^C
     /// goes to hull, which forwards it to the container) and is SIGKILLed if
@@ -193,7 +172,7 @@ impl Vmm {
             }
         })?;
         vmm.spawn_thread("hull-vmm-waiter", move || {
-            wait_exited_no_reap(pid);
+            let _ = crate::process::wait_exited_no_reap(pid as libc::pid_t);
             let mut slot = killer.0.lock().unwrap_or_else(|p| p.into_inner());
             if let Ok(status) = slot.child.wait() {
                 slot.status = Some(status);
