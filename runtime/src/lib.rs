@@ -10,5 +10,6 @@ pub mod process;
 pub mod sandbox;
 pub mod state;
 
-#[cfg(test)]
-pub(crate) mod testutil;
+/// Test helpers, shared by this crate's unit tests and the `hull` binary's.
+#[doc(hidden)]
+pub mod testutil;

@@ -1,4 +1,4 @@
-//! Helpers for unit tests.
+//! Helpers for unit tests (of the library and of the `hull` binary).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,36 +1,10 @@
 //! Helpers for the commands' unit tests.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use runtime::state::proc::ProcStat;
 use runtime::state::{ContainerState, ContainerStatus, Private, StateStore, OCI_VERSION};
-
-/// A fresh directory, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("hull-cli-test-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use runtime::testutil::TempDir;
 
 /// A store whose root is inside a new temporary directory.
 pub fn store_in(name: &str) -> (TempDir, StateStore) {

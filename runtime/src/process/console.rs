@@ -85,21 +85,15 @@ impl Pty {
 
 /// Sends `payload` with `fd` attached as SCM_RIGHTS.
 pub fn send_fd(stream: &UnixStream, payload: &[u8], fd: i32) -> io::Result<()> {
-    let space = cmsg_space(size_of::<i32>());
-    let mut control = vec![0u8; space];
+    let mut control = vec![0u8; cmsg_space(size_of::<i32>())];
     let mut iov = libc::iovec {
         iov_base: payload.as_ptr() as *mut libc::c_void,
         iov_len: payload.len(),
     };
-    // SAFETY: all-zero is a valid msghdr; the fields are set below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: msg_control points at `space` writable bytes, enough for one
-    // header carrying one int, so CMSG_FIRSTHDR is non-null and its data
-    // area holds the descriptor.
+    let msg = one_fd_msghdr(&mut iov, &mut control);
+    // SAFETY: msg_control points at CMSG_SPACE(int) writable bytes, enough
+    // for one header carrying one int, so CMSG_FIRSTHDR is non-null and its
+    // data area holds the descriptor.
     unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
@@ -118,18 +112,12 @@ pub fn send_fd(stream: &UnixStream, payload: &[u8], fd: i32) -> io::Result<()> {
 /// Receives one descriptor sent with [`send_fd`] (tests and tools).
 pub fn recv_fd(stream: &UnixStream) -> io::Result<(Vec<u8>, OwnedFd)> {
     let mut payload = vec![0u8; 4096];
-    let space = cmsg_space(size_of::<i32>());
-    let mut control = vec![0u8; space];
+    let mut control = vec![0u8; cmsg_space(size_of::<i32>())];
     let mut iov = libc::iovec {
         iov_base: payload.as_mut_ptr().cast(),
         iov_len: payload.len(),
     };
-    // SAFETY: all-zero is a valid msghdr; the fields are set below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut msg = one_fd_msghdr(&mut iov, &mut control);
     // SAFETY: `msg` points at live, writable buffers of the sizes given.
     let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
@@ -151,6 +139,17 @@ pub fn recv_fd(stream: &UnixStream) -> io::Result<(Vec<u8>, OwnedFd)> {
     let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>()) };
     // SAFETY: the kernel installed `fd` for us; nobody else owns it.
     Ok((payload, unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// A msghdr over one buffer and a control area (sized for one descriptor).
+fn one_fd_msghdr(iov: &mut libc::iovec, control: &mut [u8]) -> libc::msghdr {
+    // SAFETY: all-zero is a valid msghdr; the fields that matter are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = control.len() as _;
+    msg
 }
 
 fn cmsg_space(len: usize) -> usize {
