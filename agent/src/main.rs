@@ -14,6 +14,7 @@ mod control;
 mod init;
 mod mounts;
 mod power;
+mod pty;
 mod reaper;
 mod switch_root;
 mod virtio;

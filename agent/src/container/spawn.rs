@@ -7,13 +7,14 @@ use std::fs::File;
 use std::io;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use agent_protocol::container::WindowSize;
-use agent_protocol::wire;
+use agent_protocol::{fdpass, wire};
 
 use super::process::Ends;
 use super::sync::{InitMsg, InitRequest, SYNC_FD};
+use crate::pty;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -54,7 +55,7 @@ fn pipe() -> Result<(File, File), SpawnError> {
 fn pty(size: Option<WindowSize>, in_pid: Option<i32>) -> Result<(File, File), SpawnError> {
     if let Some(pid) = in_pid {
         if let Ok(pair) = container_pty(pid) {
-            set_size(&pair.0, size);
+            pty::set_size(&pair.0, size);
             return Ok(pair);
         }
     }
@@ -89,51 +90,14 @@ fn pty(size: Option<WindowSize>, in_pid: Option<i32>) -> Result<(File, File), Sp
     }
     // SAFETY: `slave` is a fresh fd owned here.
     let slave_file = unsafe { File::from_raw_fd(slave) };
-    set_size(&master_file, size);
+    pty::set_size(&master_file, size);
     Ok((master_file, slave_file))
 }
 
-fn set_size(master: &File, size: Option<WindowSize>) {
-    if let Some(size) = size {
-        let ws = libc::winsize {
-            ws_row: size.rows,
-            ws_col: size.cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ with a valid winsize on the master.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    }
-}
-
-/// A pty of the devpts instance mounted in process `pid`'s root, its slave
-/// opened through the master (TIOCGPTPEER), never by a path.
+/// A pty of the devpts instance mounted in process `pid`'s root.
 fn container_pty(pid: i32) -> Result<(File, File), SpawnError> {
-    let path = format!("/proc/{pid}/root/dev/pts/ptmx");
-    let master = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(io_err("open the container's ptmx"))?;
-    let unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK with a valid int on a pty master.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
-        return Err(last("unlock the pty"));
-    }
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
-    let slave = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if slave < 0 {
-        return Err(last("open the pty slave"));
-    }
-    // SAFETY: a fresh fd owned here.
-    Ok((master, unsafe { File::from_raw_fd(slave) }))
+    let ptmx = format!("/proc/{pid}/root/dev/pts/ptmx");
+    crate::pty::open_at(Path::new(&ptmx)).map_err(io_err("open a pty of the container's devpts"))
 }
 
 /// The helper's stdio: three fds to become its 0, 1 and 2.
@@ -190,10 +154,26 @@ pub fn spawn(
     on_pid(pid);
     ours.write_all(&[1])
         .map_err(io_err("acknowledge the pid"))?;
-    match recv(&mut ours)? {
-        InitMsg::Created => Ok((pid, ends, ours)),
-        InitMsg::Error { message } => Err(SpawnError::Failed(message)),
-        other => Err(SpawnError::Failed(format!("unexpected {other:?}"))),
+    let mut ends = ends;
+    loop {
+        match recv(&mut ours)? {
+            InitMsg::Console => {
+                let (_, fd) = fdpass::recv_fd(&ours, 1)
+                    .map_err(io_err("receive the container's terminal"))?;
+                match &mut ends {
+                    // The container's own pty replaces the one made here.
+                    Ends::Tty { master } => *master = File::from(fd),
+                    Ends::Pipes { .. } => {
+                        return Err(SpawnError::Failed(
+                            "a terminal for a process without one".into(),
+                        ))
+                    }
+                }
+            }
+            InitMsg::Created => return Ok((pid, ends, ours)),
+            InitMsg::Error { message } => return Err(SpawnError::Failed(message)),
+            other => return Err(SpawnError::Failed(format!("unexpected {other:?}"))),
+        }
     }
 }
 

@@ -30,6 +30,9 @@ pub enum InitMsg {
     Pid {
         pid: i32,
     },
+    /// The init's terminal is a pty of the container's devpts: its master
+    /// follows as one byte carrying the descriptor (SCM_RIGHTS).
+    Console,
     /// Set up and waiting for the start byte.
     Created,
     Error {

@@ -11,6 +11,7 @@
 //! workload. It is reparented to the agent (guest PID 1), which reaps it.
 
 mod caps;
+mod console;
 mod mountopts;
 mod process;
 mod rootfs;
@@ -21,7 +22,7 @@ use std::io::{self, Read};
 use std::os::fd::FromRawFd;
 
 use agent_protocol::container::Namespace;
-use agent_protocol::wire;
+use agent_protocol::{fdpass, wire};
 
 use crate::container::sync::{InitMsg, InitRequest, SYNC_FD};
 
@@ -114,7 +115,13 @@ fn run(sync: &mut File) -> Result<()> {
     }
     let prepared = match &request.container {
         Some(container) => {
-            rootfs::build(container, request.process.terminal)?;
+            let console = rootfs::build(container, &request.process)?;
+            if let Some(master) = console {
+                wire::send(sync, &InitMsg::Console)
+                    .map_err(|e| InitError::Msg(format!("handing over the terminal: {e}")))?;
+                fdpass::send_fd(sync, &[0], &master)
+                    .map_err(|e| InitError::os("hand over the terminal", e))?;
+            }
             process::Prepared::new(&request.process, Some(container))?
         }
         None => process::Prepared::new(&request.process, None)?,

@@ -6,11 +6,13 @@
 //! and sysctls.
 
 use std::ffi::CString;
+use std::fs::File;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use agent_protocol::container::{ContainerConfig, Mount, Namespace};
+use agent_protocol::container::{ContainerConfig, Mount, Namespace, Process};
 
+use super::console;
 use super::mountopts::MountOpts;
 use super::securejoin;
 use super::{check, InitError, Result};
@@ -277,7 +279,10 @@ fn readonly(path: &str) -> Result<()> {
 }
 
 /// Builds the container's view; runs in the container's new mount namespace.
-pub fn build(config: &ContainerConfig, terminal: bool) -> Result<()> {
+/// Builds the container's root and enters it. With a terminal, returns the
+/// master of the container's own pty when it has one (see [`console`]).
+pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>> {
+    let terminal = process.terminal;
     let root = Path::new(&config.rootfs);
     if !root.is_dir() {
         return Err(InitError::Msg(format!(
@@ -302,6 +307,11 @@ pub fn build(config: &ContainerConfig, terminal: bool) -> Result<()> {
     for m in all_mounts(&config.mounts) {
         mount_one(root, &m)?;
     }
+    let console = if terminal {
+        console::take_container_pty(root, process.console_size)?
+    } else {
+        None
+    };
     populate_dev(root, terminal)?;
     enter_root(root)?;
     if config.namespaces.contains(&Namespace::Uts) {
@@ -328,7 +338,7 @@ pub fn build(config: &ContainerConfig, terminal: bool) -> Result<()> {
         let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
         mount(None, Path::new("/"), None, flags, "")?;
     }
-    Ok(())
+    Ok(console)
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@
 //! process, which relays it to the guest's pty.
 
 use std::io;
-use std::mem::size_of;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -79,88 +78,17 @@ impl Pty {
             path: socket.to_path_buf(),
             source,
         })?;
-        send_fd(&stream, self.name.as_bytes(), self.master.as_raw_fd()).map_err(ConsoleError::Send)
+        send_fd(&stream, self.name.as_bytes(), &self.master).map_err(ConsoleError::Send)
     }
 }
 
-/// Sends `payload` with `fd` attached as SCM_RIGHTS.
-pub fn send_fd(stream: &UnixStream, payload: &[u8], fd: i32) -> io::Result<()> {
-    let mut control = vec![0u8; cmsg_space(size_of::<i32>())];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut libc::c_void,
-        iov_len: payload.len(),
-    };
-    let msg = one_fd_msghdr(&mut iov, &mut control);
-    // SAFETY: msg_control points at CMSG_SPACE(int) writable bytes, enough
-    // for one header carrying one int, so CMSG_FIRSTHDR is non-null and its
-    // data area holds the descriptor.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<i32>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd);
-    }
-    // SAFETY: `msg` and everything it points to live across the call.
-    let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Receives one descriptor sent with [`send_fd`] (tests and tools).
-pub fn recv_fd(stream: &UnixStream) -> io::Result<(Vec<u8>, OwnedFd)> {
-    let mut payload = vec![0u8; 4096];
-    let mut control = vec![0u8; cmsg_space(size_of::<i32>())];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr().cast(),
-        iov_len: payload.len(),
-    };
-    let mut msg = one_fd_msghdr(&mut iov, &mut control);
-    // SAFETY: `msg` points at live, writable buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    payload.truncate(n as usize);
-    // SAFETY: recvmsg filled msg_control/msg_controllen; CMSG_FIRSTHDR
-    // returns null or a header inside that buffer.
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    // SAFETY: a non-null header lies within `control`.
-    let ok = !cmsg.is_null()
-        && unsafe {
-            (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS
-        };
-    if !ok {
-        return Err(io::Error::other("no descriptor received"));
-    }
-    // SAFETY: an SCM_RIGHTS header carries at least one int.
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>()) };
-    // SAFETY: the kernel installed `fd` for us; nobody else owns it.
-    Ok((payload, unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-/// A msghdr over one buffer and a control area (sized for one descriptor).
-fn one_fd_msghdr(iov: &mut libc::iovec, control: &mut [u8]) -> libc::msghdr {
-    // SAFETY: all-zero is a valid msghdr; the fields that matter are set below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = control.len() as _;
-    msg
-}
-
-fn cmsg_space(len: usize) -> usize {
-    // SAFETY: CMSG_SPACE is arithmetic only.
-    unsafe { libc::CMSG_SPACE(len as u32) as usize }
-}
+pub use agent_protocol::fdpass::{recv_fd, send_fd};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn the_master_reaches_the_caller_and_talks_to_the_slave() {
@@ -173,7 +101,7 @@ mod tests {
         assert!(pty.name.starts_with("/dev/pts/"), "{}", pty.name);
         pty.send_master(&path).unwrap();
         let (conn, _) = listener.accept().unwrap();
-        let (name, master) = recv_fd(&conn).unwrap();
+        let (name, master) = recv_fd(&conn, 4096).unwrap();
         assert_eq!(String::from_utf8(name).unwrap(), pty.name);
         let mut master = std::fs::File::from(master);
         let mut slave = std::fs::File::from(pty.slave);

@@ -270,7 +270,7 @@ fn run_detached_exec_detached_and_a_signal_death() {
 /// Receives the pty master `hull` sends to the console socket.
 fn accept_master(listener: &UnixListener) -> std::fs::File {
     let (conn, _) = listener.accept().unwrap();
-    let (name, fd) = runtime::process::console::recv_fd(&conn).unwrap();
+    let (name, fd) = runtime::process::console::recv_fd(&conn, 4096).unwrap();
     assert!(String::from_utf8_lossy(&name).starts_with("/dev/pts/"));
     std::fs::File::from(fd)
 }
@@ -341,12 +341,14 @@ fn a_console_socket_gets_a_working_terminal() {
     set_size(&master, 33, 101);
     ok(&["start", &id]);
     master
-        .write_all(b"tty; stty size; echo sum=$((40+2))\n")
+        .write_all(b"tty; stty size; [ /dev/console -ef \"$(tty)\" ] && echo console=tty; echo sum=$((40+2))\n")
         .unwrap();
     let seen = read_until(&mut master, "sum=42");
-    // The guest pty (runc binds it over /dev/console too).
+    // A pty of the container's own devpts, as with runc (which binds it
+    // over /dev/console too).
     assert!(!seen.contains("not a tty"), "{seen}");
-    assert!(seen.contains("\n/dev/"), "{seen}");
+    assert!(seen.contains("\n/dev/pts/"), "{seen}");
+    assert!(seen.contains("\nconsole=tty"), "{seen}");
     assert!(seen.contains("33 101"), "{seen}");
     record_boot(&format!("hull create --console-socket {id}"));
     // A resize on the caller's side reaches the guest's pty (SIGWINCH on
