@@ -236,7 +236,10 @@ impl Registry {
                     format!("container {id} does not exist"),
                 );
             };
-            if c.init.phase() != Phase::Running {
+            // The init's process exists from `create` on (waiting for the
+            // start byte in the container's namespaces), so an exec may join
+            // it before `start`, as with runc.
+            if !matches!(c.init.phase(), Phase::Created | Phase::Running) {
                 return err(
                     ErrorCode::InvalidState,
                     format!("container {id} is not running"),

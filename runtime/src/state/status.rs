@@ -62,10 +62,10 @@ impl ContainerStatus {
         force || matches!(self, Self::Stopped | Self::Created)
     }
 
-    /// `exec` needs a running, unfrozen container (the guest starts no
-    /// other process before the container's own).
+    /// `exec` needs a created or running, unfrozen container (as runc: an
+    /// exec into a created one joins the namespaces its init waits in).
     pub fn can_exec(self) -> bool {
-        self == Self::Running
+        matches!(self, Self::Created | Self::Running)
     }
 
     pub fn can_pause(self) -> bool {
@@ -118,7 +118,7 @@ mod tests {
         );
         assert_eq!(allowed(|s| s.can_delete(false)), [Created, Stopped]);
         assert_eq!(allowed(|s| s.can_delete(true)), ALL);
-        assert_eq!(allowed(ContainerStatus::can_exec), [Running]);
+        assert_eq!(allowed(ContainerStatus::can_exec), [Created, Running]);
         assert_eq!(allowed(ContainerStatus::can_pause), [Running]);
         assert_eq!(allowed(ContainerStatus::can_resume), [Paused]);
     }
