@@ -7,7 +7,7 @@ use anyhow::bail;
 use super::args::{self, flag, Flag};
 use super::container::Container;
 use crate::Global;
-use runtime::state::ContainerStatus;
+use runtime::state::{ContainerStatus, PendingSignal};
 
 pub const USAGE: &str = "usage: hull kill [--all] ID [SIGNAL]";
 
@@ -90,19 +90,31 @@ pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
     };
     let c = Container::load(global, id)?;
     c.require(ContainerStatus::can_kill)?;
+    let all = parsed.has("--all");
     if c.status == ContainerStatus::Paused {
-        // The VM is frozen and its agent cannot act; SIGKILL kills the
-        // whole sandbox instead (its VMM dies with it), any other signal
-        // has to wait for `resume`.
-        if signal != libc::SIGKILL {
-            bail!("container {id} is paused: resume it to deliver signal {signal}");
+        if signal == libc::SIGKILL {
+            // The VM is frozen and its agent cannot act: SIGKILL kills the
+            // whole sandbox instead (its VMM dies with it).
+            if let Some(p) = c.sandbox_process()? {
+                p.signal(libc::SIGKILL)?;
+            }
+            return Ok(0);
         }
-        if let Some(p) = c.sandbox_process()? {
-            p.signal(libc::SIGKILL)?;
+        // Any other signal is held for `resume` (as runc's frozen cgroup
+        // holds it), unless the container was resumed meanwhile.
+        let mut queued = false;
+        c.store.update(id, |s| {
+            if s.status == ContainerStatus::Paused {
+                s.hull.pending_signals.push(PendingSignal { signal, all });
+                queued = true;
+            }
+            Ok(())
+        })?;
+        if queued {
+            return Ok(0);
         }
-        return Ok(0);
     }
-    c.agent()?.signal(id, None, signal, parsed.has("--all"))?;
+    c.agent()?.signal(id, None, signal, all)?;
     Ok(0)
 }
 

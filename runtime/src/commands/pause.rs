@@ -49,6 +49,20 @@ fn switch(
         .vmm_process()?
         .with_context(|| format!("the VM of container {id} is gone"))?;
     vmm.signal(signal)?;
-    c.store.set_status(id, to)?;
+    let mut pending = Vec::new();
+    c.store.update(id, |s| {
+        s.status = s.status.transition(to)?;
+        pending = std::mem::take(&mut s.hull.pending_signals);
+        Ok(())
+    })?;
+    // Back to running: deliver what `kill` held while the VM was stopped.
+    if !pending.is_empty() {
+        let mut agent = c.agent()?;
+        for p in pending {
+            agent
+                .signal(id, None, p.signal, p.all)
+                .with_context(|| format!("delivering signal {} held while paused", p.signal))?;
+        }
+    }
     Ok(0)
 }

@@ -176,6 +176,9 @@ fn create_start_exec_pause_events_kill_delete() {
     let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
     assert!(pids.contains(&pid), "{pids:?}");
 
+    let out = run(&["delete", &id]);
+    assert!(!out.status.success(), "deleted a running container");
+
     ok(&["pause", &id]);
     assert_eq!(status_of(&id), "paused");
     let vmm = pids
@@ -186,14 +189,13 @@ fn create_start_exec_pause_events_kill_delete() {
     let stat = std::fs::read_to_string(format!("/proc/{vmm}/stat")).unwrap();
     let state = stat.rsplit(") ").next().unwrap().chars().next();
     assert_eq!(state, Some('T'), "the VMM is not stopped: {stat}");
-    let out = run(&["kill", &id, "TERM"]);
-    assert!(!out.status.success());
-    ok(&["resume", &id]);
-    assert_eq!(status_of(&id), "running");
-
-    let out = run(&["delete", &id]);
-    assert!(!out.status.success(), "deleted a running container");
+    // A signal to a paused container waits for resume, as with runc.
     ok(&["kill", &id, "TERM"]);
+    assert_eq!(status_of(&id), "paused");
+    let out = run(&["delete", &id]);
+    assert!(!out.status.success(), "deleted a paused container");
+    assert_eq!(std::fs::read_to_string(s.0.join("out")).unwrap(), "ready\n");
+    ok(&["resume", &id]);
     let status = wait_pid(pid);
     assert_eq!(status.code(), Some(7), "{status}");
     assert_eq!(
