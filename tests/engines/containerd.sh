@@ -41,6 +41,20 @@ BN=("${C[@]}" run --runtime io.containerd.runc.v2 --runc-binary "$RUNTIME" --run
 call "${BN[@]}" -d "$ref" eng-bn sh -c 'trap "echo got-term; exit 7" TERM; echo started; sleep 1000 & wait'
 expect "BinaryName runtime: run -d" 0
 status_is() { "${C[@]}" task ls | awk -v id="$1" '$1 == id {print $3}' | grep -qx "$2"; }
+
+# kill_and_remove NAME WHAT [KILL_ARGS...]: task kill, wait for STOPPED, task rm, containers rm.
+kill_and_remove() {
+  local name="$1" what="$2"; shift 2
+  call "${C[@]}" task kill "$@" "$name"
+  expect "$what" 0
+  if poll 60 status_is "$name" STOPPED; then pass "$what: STOPPED"; else
+    fail "$what: STOPPED" "$("${C[@]}" task ls 2>&1 | tr '\n' ' ')"; fi
+  call "${C[@]}" task rm "$name"
+  expect "task rm" 0
+  call "${C[@]}" containers rm "$name"
+  expect "containers rm" 0
+}
+
 if poll 60 status_is eng-bn RUNNING; then pass "BinaryName runtime: task RUNNING"; else
   fail "BinaryName runtime: task RUNNING" "$("${C[@]}" task ls 2>&1 | tr '\n' ' ')"; fi
 if [ -d "$TMPD/runtime-root" ]; then pass "BinaryName runtime: the runtime used the configured root"; else
@@ -58,23 +72,9 @@ expect "task exec -t: the terminal is a /dev/pts/N, as with runc" 6 '^/dev/pts/[
 call "${C[@]}" task ps eng-bn
 expect "task ps" 0 '^[0-9]+'
 
-call "${C[@]}" task kill eng-bn
-expect "task kill (SIGTERM)" 0
-if poll 60 status_is eng-bn STOPPED; then pass "task kill: STOPPED"; else
-  fail "task kill: STOPPED" "$("${C[@]}" task ls 2>&1 | tr '\n' ' ')"; fi
-call "${C[@]}" task rm eng-bn
-expect "task rm" 0
-call "${C[@]}" containers rm eng-bn
-expect "containers rm" 0
+kill_and_remove eng-bn "task kill (SIGTERM)"
 
 # -- kill -9 of a running task started with ctr run -d ------------------------------
 call "${RUN[@]}" -d "$ref" eng-kill sleep 1000
 expect "run -d sleep" 0
-call "${C[@]}" task kill -s SIGKILL eng-kill
-expect "task kill -s SIGKILL" 0
-if poll 60 status_is eng-kill STOPPED; then pass "task kill -9: STOPPED"; else
-  fail "task kill -9: STOPPED" "$("${C[@]}" task ls 2>&1 | tr '\n' ' ')"; fi
-call "${C[@]}" task rm eng-kill
-expect "task rm" 0
-call "${C[@]}" containers rm eng-kill
-expect "containers rm" 0
+kill_and_remove eng-kill "task kill -s SIGKILL" -s SIGKILL

@@ -1,28 +1,11 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::proc::ProcStat;
 use super::*;
-use crate::testutil::TempDir;
+use crate::testutil::{running_state, TempDir};
 
 /// A record for `id` whose sandbox is this test process.
 fn record(id: &str) -> ContainerState {
-    let me = std::process::id() as i32;
-    ContainerState {
-        oci_version: OCI_VERSION.into(),
-        id: id.into(),
-        status: ContainerStatus::Running,
-        pid: me,
-        bundle: "/b".into(),
-        rootfs: "/b/rootfs".into(),
-        annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
-        created: "2024-01-02T03:04:05.5Z".into(),
-        hull: Private {
-            sandbox_start_time: ProcStat::read(me).unwrap().unwrap().start_time,
-            vsock_socket: "/run/hull/x/vsock.sock".into(),
-            ..Private::default()
-        },
-    }
+    running_state(id, "/run/hull/x/vsock.sock".into())
 }
 
 fn store_with(dir: &TempDir, ids: &[&str]) -> StateStore {
