@@ -2,7 +2,8 @@
 # after lib.sh. The caller sets CLI (the engine's command, e.g. `podman
 # --runtime R`) and RUN (its `run` with the runtime and `--network none`).
 
-logs_have() { "${CLI[@]}" logs "$1" 2>&1 | grep -qx "$2"; }
+# (grep reads everything: with -q it may quit first and fail the pipe.)
+logs_have() { "${CLI[@]}" logs "$1" 2>&1 | grep -x "$2" >/dev/null; }
 state_is() { [ "$("${CLI[@]}" inspect -f '{{.State.Status}}' "$1")" = "$2" ]; }
 
 # run --rm: output, exit status, stdin, stderr kept apart; run -it.

@@ -9,6 +9,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Sends `payload` (at least one byte) with `fd` attached.
 pub fn send_fd(socket: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> io::Result<()> {
+    if payload.is_empty() {
+        // On a stream socket, ancillary data needs at least one byte.
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty payload"));
+    }
     let mut control = vec![0u8; cmsg_space(size_of::<i32>())];
     let mut iov = libc::iovec {
         iov_base: payload.as_ptr() as *mut libc::c_void,
@@ -30,6 +34,9 @@ pub fn send_fd(socket: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> io::
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
+    if (n as usize) < payload.len() {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short send"));
+    }
     Ok(())
 }
 
@@ -48,12 +55,19 @@ pub fn recv_fd(socket: &impl AsRawFd, max: usize) -> io::Result<(Vec<u8>, OwnedF
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the peer closed",
+        ));
+    }
     payload.truncate(n as usize);
     // SAFETY: recvmsg filled msg_control/msg_controllen; CMSG_FIRSTHDR
     // returns null or a header inside that buffer.
     let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     // SAFETY: a non-null header lies within `control`.
-    let ok = !cmsg.is_null()
+    let ok = msg.msg_flags & libc::MSG_CTRUNC == 0
+        && !cmsg.is_null()
         && unsafe {
             (*cmsg).cmsg_level == libc::SOL_SOCKET
                 && (*cmsg).cmsg_type == libc::SCM_RIGHTS

@@ -40,13 +40,7 @@ fn last(what: &'static str) -> SpawnError {
 }
 
 fn pipe() -> Result<(File, File), SpawnError> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(last("pipe"));
-    }
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+    super::sync::pipe().map_err(io_err("pipe"))
 }
 
 /// A pty pair: (master, slave), with the initial size. For an exec into a
@@ -96,8 +90,10 @@ fn pty(size: Option<WindowSize>, in_pid: Option<i32>) -> Result<(File, File), Sp
 
 /// A pty of the devpts instance mounted in process `pid`'s root.
 fn container_pty(pid: i32) -> Result<(File, File), SpawnError> {
-    let ptmx = format!("/proc/{pid}/root/dev/pts/ptmx");
-    crate::pty::open_at(Path::new(&ptmx)).map_err(io_err("open a pty of the container's devpts"))
+    let root = format!("/proc/{pid}/root");
+    pty::open_in_root(Path::new(&root))
+        .map_err(io_err("open a pty of the container's devpts"))?
+        .ok_or_else(|| SpawnError::Failed("the container has no devpts".into()))
 }
 
 /// The helper's stdio: three fds to become its 0, 1 and 2.

@@ -24,7 +24,7 @@ use std::os::fd::FromRawFd;
 use agent_protocol::container::Namespace;
 use agent_protocol::{fdpass, wire};
 
-use crate::container::sync::{InitMsg, InitRequest, SYNC_FD};
+use crate::container::sync::{pipe as sync_pipe, InitMsg, InitRequest, SYNC_FD};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -98,12 +98,17 @@ fn run(sync: &mut File) -> Result<()> {
         }
         Some((pid, namespaces)) => join_namespaces(*pid, namespaces)?,
     }
+    // The child waits for this pipe to close: until then the sync socket is
+    // this process's (its frames and the agent's ack must not interleave
+    // with the child's).
+    let (parent_done_r, parent_done_w) = sync_pipe().map_err(|e| InitError::os("pipe", e))?;
     // SAFETY: single-threaded process; the child continues below.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(InitError::last("fork"));
     }
     if pid > 0 {
+        drop(parent_done_r);
         wire::send(sync, &InitMsg::Pid { pid })
             .map_err(|e| InitError::Msg(format!("reporting the pid: {e}")))?;
         // Stay the child's parent until the agent has registered its pid, so
@@ -111,8 +116,12 @@ fn run(sync: &mut File) -> Result<()> {
         // an exit it cannot place.
         let mut ack = [0u8; 1];
         let _ = sync.read(&mut ack);
+        drop(parent_done_w);
         return Ok(());
     }
+    drop(parent_done_w);
+    let mut parent_done_r = parent_done_r;
+    let _ = parent_done_r.read(&mut [0u8; 1]);
     let prepared = match &request.container {
         Some(container) => {
             let console = rootfs::build(container, &request.process)?;

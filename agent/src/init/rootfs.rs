@@ -226,12 +226,11 @@ fn populate_dev(root: &Path, terminal: bool) -> Result<()> {
         }
     }
     if terminal {
-        // The console is the process's terminal (its stdin is the pty slave).
-        let pty = std::fs::read_link("/proc/self/fd/0")
-            .map_err(|e| InitError::os("find the terminal", e))?;
+        // The console is the process's terminal (its stdin is the pty
+        // slave), bound through the descriptor, not a path to it.
         let console = dev.join("console");
         make_target(&console, false)?;
-        mount(pty.to_str(), &console, None, libc::MS_BIND, "")?;
+        mount(Some("/proc/self/fd/0"), &console, None, libc::MS_BIND, "")?;
     }
     Ok(())
 }
@@ -278,8 +277,8 @@ fn readonly(path: &str) -> Result<()> {
     mount(None, p, None, flags, "")
 }
 
-/// Builds the container's view; runs in the container's new mount namespace.
-/// Builds the container's root and enters it. With a terminal, returns the
+/// Builds the container's root and enters it, in the container's new mount
+/// namespace. With a terminal, returns the
 /// master of the container's own pty when it has one (see [`console`]).
 pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>> {
     let terminal = process.terminal;

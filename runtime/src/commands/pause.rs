@@ -56,12 +56,20 @@ fn switch(
         Ok(())
     })?;
     // Back to running: deliver what `kill` held while the VM was stopped.
+    // The container runs again whatever happens to them: one that cannot be
+    // delivered (the workload already exited of an earlier one) is a warning.
     if !pending.is_empty() {
-        let mut agent = c.agent()?;
+        let mut agent = match c.agent() {
+            Ok(agent) => agent,
+            Err(e) => {
+                global.warn(&format!("signals held while paused not delivered: {e:#}"));
+                return Ok(0);
+            }
+        };
         for p in pending {
-            agent
-                .signal(id, None, p.signal, p.all)
-                .with_context(|| format!("delivering signal {} held while paused", p.signal))?;
+            if let Err(e) = agent.signal(id, None, p.signal, p.all) {
+                global.warn(&format!("signal {} held while paused: {e:#}", p.signal));
+            }
         }
     }
     Ok(0)
