@@ -45,6 +45,12 @@ pub fn open_in_root(root: &Path) -> io::Result<Option<(File, File)>> {
     }
     // SAFETY: a fresh fd owned here.
     let master = unsafe { File::from_raw_fd(master) };
+    let slave = unlocked_peer(&master)?;
+    Ok(Some((master, slave)))
+}
+
+/// Unlocks the pty `master` and opens its slave through it (TIOCGPTPEER).
+fn unlocked_peer(master: &File) -> io::Result<File> {
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK with a valid int on a pty master.
     if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
@@ -62,7 +68,7 @@ pub fn open_in_root(root: &Path) -> io::Result<Option<(File, File)>> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: a fresh fd owned here.
-    Ok(Some((master, unsafe { File::from_raw_fd(slave) })))
+    Ok(unsafe { File::from_raw_fd(slave) })
 }
 
 /// An O_PATH directory fd for `path` resolved as if `root` were `/`
@@ -92,6 +98,17 @@ fn openat2_in_root(root: &File, path: &CStr) -> io::Result<Option<OwnedFd>> {
     }
     // SAFETY: a fresh fd owned here.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+}
+
+/// A new (master, slave) pair from the guest's own devpts (`/dev/ptmx`).
+pub fn open_guest() -> io::Result<(File, File)> {
+    let master = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open("/dev/ptmx")?;
+    let slave = unlocked_peer(&master)?;
+    Ok((master, slave))
 }
 
 /// Sets the window size on a pty master (nothing without a size).

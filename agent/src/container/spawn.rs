@@ -2,7 +2,6 @@
 //! the process's stdio and a sync socket, up to the point where the process
 //! is created and waits for its start byte.
 
-use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::io::Write;
@@ -43,57 +42,17 @@ fn pipe() -> Result<(File, File), SpawnError> {
     super::sync::pipe().map_err(io_err("pipe"))
 }
 
-/// A pty pair: (master, slave), with the initial size. For an exec into a
-/// container (`in_pid`: its init), the pty comes from the container's own
-/// devpts instance, so the process finds it as `/dev/pts/N` there.
-fn pty(size: Option<WindowSize>, in_pid: Option<i32>) -> Result<(File, File), SpawnError> {
-    if let Some(pid) = in_pid {
-        if let Ok(pair) = container_pty(pid) {
-            pty::set_size(&pair.0, size);
-            return Ok(pair);
-        }
-    }
-    // SAFETY: opening the pty multiplexer.
-    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    if master < 0 {
-        return Err(last("open /dev/ptmx"));
-    }
-    // SAFETY: `master` is a fresh fd owned here.
-    let master_file = unsafe { File::from_raw_fd(master) };
-    let mut name = [0 as libc::c_char; 64];
-    // SAFETY: `master` is a pty master; `name` has the stated length.
-    let ok = unsafe {
-        libc::grantpt(master) == 0
-            && libc::unlockpt(master) == 0
-            && libc::ptsname_r(master, name.as_mut_ptr(), name.len()) == 0
-    };
-    if !ok {
-        return Err(last("set up the pty"));
-    }
-    // SAFETY: ptsname_r wrote a NUL-terminated name.
-    let slave_name = unsafe { CStr::from_ptr(name.as_ptr()) };
-    // SAFETY: opening the slave by its NUL-terminated name.
-    let slave = unsafe {
-        libc::open(
-            slave_name.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if slave < 0 {
-        return Err(last("open the pty slave"));
-    }
-    // SAFETY: `slave` is a fresh fd owned here.
-    let slave_file = unsafe { File::from_raw_fd(slave) };
-    pty::set_size(&master_file, size);
-    Ok((master_file, slave_file))
-}
-
-/// A pty of the devpts instance mounted in process `pid`'s root.
-fn container_pty(pid: i32) -> Result<(File, File), SpawnError> {
+/// An exec's pty: from the devpts instance of the container whose init is
+/// `pid`, so the process finds it as `/dev/pts/N` there; the guest's when the
+/// container has none.
+fn exec_pty(size: Option<WindowSize>, pid: i32) -> Result<(File, File), SpawnError> {
     let root = format!("/proc/{pid}/root");
-    pty::open_in_root(Path::new(&root))
-        .map_err(io_err("open a pty of the container's devpts"))?
-        .ok_or_else(|| SpawnError::Failed("the container has no devpts".into()))
+    let pair = match pty::open_in_root(Path::new(&root)) {
+        Ok(Some(pair)) => pair,
+        _ => pty::open_guest().map_err(io_err("open a pty"))?,
+    };
+    pty::set_size(&pair.0, size);
+    Ok(pair)
 }
 
 /// The helper's stdio: three fds to become its 0, 1 and 2.
@@ -108,15 +67,24 @@ pub fn spawn(
     on_pid: impl FnOnce(i32),
 ) -> Result<(i32, Ends, File), SpawnError> {
     let process = &request.process;
+    // `None`: the init's terminal, which its helper makes in the container's
+    // devpts and hands over (InitMsg::Console).
     let (ends, child) = if process.terminal {
-        let (master, slave) = pty(process.console_size, request.join.as_ref().map(|j| j.0))?;
-        let s = |f: &File| {
-            f.try_clone()
-                .map(OwnedFd::from)
-                .map_err(io_err("clone pty"))
-        };
-        let fds = ChildFds([s(&slave)?, s(&slave)?, OwnedFd::from(slave)]);
-        (Ends::Tty { master }, fds)
+        let dup = |f: &File| f.try_clone().map(OwnedFd::from).map_err(io_err("dup"));
+        match request.join {
+            Some((pid, _)) => {
+                let (master, slave) = exec_pty(process.console_size, pid)?;
+                let fds = ChildFds([dup(&slave)?, dup(&slave)?, OwnedFd::from(slave)]);
+                (Some(Ends::Tty { master }), fds)
+            }
+            None => {
+                let null = File::open("/dev/null").map_err(io_err("open /dev/null"))?;
+                (
+                    None,
+                    ChildFds([dup(&null)?, dup(&null)?, OwnedFd::from(null)]),
+                )
+            }
+        }
     } else {
         let (in_r, in_w) = if stdin {
             let (r, w) = pipe()?;
@@ -133,7 +101,7 @@ pub fn spawn(
             stderr: err_r,
         };
         (
-            ends,
+            Some(ends),
             ChildFds([in_r, OwnedFd::from(out_w), OwnedFd::from(err_w)]),
         )
     };
@@ -153,20 +121,17 @@ pub fn spawn(
     let mut ends = ends;
     loop {
         match recv(&mut ours)? {
-            InitMsg::Console => {
+            InitMsg::Console if ends.is_none() => {
                 let (_, fd) = fdpass::recv_fd(&ours, 1)
                     .map_err(io_err("receive the container's terminal"))?;
-                match &mut ends {
-                    // The container's own pty replaces the one made here.
-                    Ends::Tty { master } => *master = File::from(fd),
-                    Ends::Pipes { .. } => {
-                        return Err(SpawnError::Failed(
-                            "a terminal for a process without one".into(),
-                        ))
-                    }
-                }
+                ends = Some(Ends::Tty {
+                    master: File::from(fd),
+                });
             }
-            InitMsg::Created => return Ok((pid, ends, ours)),
+            InitMsg::Created => {
+                let ends = ends.ok_or_else(|| SpawnError::Failed("no terminal came".into()))?;
+                return Ok((pid, ends, ours));
+            }
             InitMsg::Error { message } => return Err(SpawnError::Failed(message)),
             other => return Err(SpawnError::Failed(format!("unexpected {other:?}"))),
         }

@@ -34,8 +34,8 @@ pub enum InitMsg {
     Pid {
         pid: i32,
     },
-    /// The init's terminal is a pty of the container's devpts: its master
-    /// follows as one byte carrying the descriptor (SCM_RIGHTS).
+    /// The init's terminal, made by the helper (in the container's devpts):
+    /// its master follows as one byte carrying the descriptor (SCM_RIGHTS).
     Console,
     /// Set up and waiting for the start byte.
     Created,

@@ -1,6 +1,7 @@
 //! The init's terminal, as runc makes it: a pty of the container's own devpts
 //! instance, its slave the process's stdio (so `tty` prints `/dev/pts/N`) and
-//! bound over `/dev/console`, its master handed to the agent.
+//! bound over `/dev/console`, its master handed to the agent. Made here, once
+//! the container's mounts exist; the agent makes none for an init.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -10,21 +11,21 @@ use agent_protocol::container::WindowSize;
 
 use super::{check, InitError, Result};
 
-/// When the container mounted a devpts at `<root>/dev/pts`, opens a pty there,
-/// makes its slave this process's fds 0-2 and returns the master; `None`
-/// without that devpts (the agent's pty stays the terminal).
-pub fn take_container_pty(root: &Path, size: Option<WindowSize>) -> Result<Option<File>> {
-    let Some((master, slave)) = crate::pty::open_in_root(root)
-        .map_err(|e| InitError::os("open a pty of the container's devpts", e))?
-    else {
-        return Ok(None);
+/// Opens the init's pty: in the devpts mounted at `<root>/dev/pts`, else
+/// (no devpts there) the guest's; makes its slave this process's fds 0-2 and
+/// returns the master.
+pub fn take_pty(root: &Path, size: Option<WindowSize>) -> Result<File> {
+    let found = crate::pty::open_in_root(root)
+        .map_err(|e| InitError::os("open a pty of the container's devpts", e))?;
+    let (master, slave) = match found {
+        Some(pair) => pair,
+        None => crate::pty::open_guest().map_err(|e| InitError::os("open a pty", e))?,
     };
     crate::pty::set_size(&master, size);
     for target in 0..3 {
-        // SAFETY: dup2 onto this process's own stdio; the old ends (the
-        // agent's pty slave) are closed by it.
+        // SAFETY: dup2 onto this process's own stdio (/dev/null until now).
         let rc = unsafe { libc::dup2(slave.as_raw_fd(), target) };
-        check(rc, || format!("make the container's pty fd {target}"))?;
+        check(rc, || format!("make the pty fd {target}"))?;
     }
-    Ok(Some(master))
+    Ok(master)
 }

@@ -278,8 +278,8 @@ fn readonly(path: &str) -> Result<()> {
 }
 
 /// Builds the container's root and enters it, in the container's new mount
-/// namespace. With a terminal, returns the
-/// master of the container's own pty when it has one (see [`console`]).
+/// namespace. With a terminal, returns the master of its pty (see
+/// [`console`]).
 pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>> {
     let terminal = process.terminal;
     let root = Path::new(&config.rootfs);
@@ -307,7 +307,7 @@ pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>
         mount_one(root, &m)?;
     }
     let console = if terminal {
-        console::take_container_pty(root, process.console_size)?
+        Some(console::take_pty(root, process.console_size)?)
     } else {
         None
     };

@@ -25,8 +25,9 @@ pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
     let mut agent = c.agent()?;
     super::hooks::run(&c, HookKind::StartContainer)?;
     agent.start(id, None)?;
-    c.store.set_status(id, ContainerStatus::Running)?;
-    let c = Container::load(global, id)?;
+    let mut c = c;
+    c.state = c.store.set_status(id, ContainerStatus::Running)?;
+    c.status = c.state.status;
     super::hooks::run_warn(global, &c, HookKind::Poststart);
     Ok(0)
 }

@@ -311,7 +311,8 @@ impl Sandbox {
 
     /// Records the container's new status in its `state.json`.
     pub fn set_status(&self, status: ContainerStatus) -> Result<(), SandboxError> {
-        Ok(self.store.set_status(&self.id, status)?)
+        self.store.set_status(&self.id, status)?;
+        Ok(())
     }
 
     /// Keeps the state directory (with `state.json` and the console log)

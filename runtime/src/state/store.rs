@@ -78,13 +78,13 @@ impl StateStore {
         Ok(state)
     }
 
-    /// Moves `id` to status `to` if the state machine allows it.
-    pub fn set_status(&self, id: &str, to: ContainerStatus) -> Result<(), StateError> {
+    /// Moves `id` to status `to` if the state machine allows it; returns
+    /// the new state.
+    pub fn set_status(&self, id: &str, to: ContainerStatus) -> Result<ContainerState, StateError> {
         self.update(id, |s| {
             s.status = s.status.transition(to)?;
             Ok(())
         })
-        .map(drop)
     }
 
     /// Every container directory under the root, sorted by id. A root that
