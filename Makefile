@@ -12,7 +12,7 @@ RELEASE     := target/release
 AGENT       := target/$(HOST_TARGET)/release/hull-agent
 KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
-DEB_PKGS    := build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
+DEB_PKGS    := libseccomp-dev build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
 
 .PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines bench-boot bench-container bench-engines clean
 
@@ -34,7 +34,7 @@ binaries: deps
 
 # The agent is PID 1 of the guest: a static binary, no loader, no libc.so.
 agent: deps
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(HOST_TARGET) -p agent
+	LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(HOST_TARGET) -p agent
 	@if readelf -l $(AGENT) | grep -q 'program interpreter'; then echo "$(AGENT) is not static" >&2; exit 1; fi
 
 kernel: deps
