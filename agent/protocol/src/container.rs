@@ -1,46 +1,98 @@
 //! The container description the host sends with [`crate::wire::Request::Create`]:
-//! an OCI runtime spec already translated for the guest. Paths are guest
-//! paths; the host has resolved everything that names a host object (the
-//! rootfs and bind-mount sources are under the sandbox's virtio-fs share).
+//! the OCI runtime spec itself (`oci-spec`'s types), rewritten for the guest.
+//! Paths are guest paths; the host has resolved everything that names a host
+//! object (the rootfs and bind-mount sources are under the sandbox's
+//! virtio-fs share).
 
-use std::collections::BTreeMap;
+use std::path::Path;
 
+pub use oci_spec::runtime::{Linux, LinuxNamespaceType, Process, Spec};
 use serde::{Deserialize, Serialize};
 
 /// Longest container or exec id accepted.
 pub const MAX_ID_LEN: usize = 128;
 
-/// Everything the agent needs to build one container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Everything the agent needs to build one container: the container's OCI
+/// runtime spec (`oci-spec`'s model, the one model of `config.json`), as the
+/// host rewrote it for the guest, plus the cgroup values derived from its
+/// `linux.resources`.
+///
+/// The host's rewrite: `root.path` is the rootfs's guest path (under the
+/// virtio-fs share), each bind mount's `source` is its guest path, `hooks`
+/// are removed (they run on the host), and every field the guest cannot
+/// apply has been refused before this is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerConfig {
-    /// The container's root, a guest path (under the virtio-fs share).
-    pub rootfs: String,
-    /// Mount the root file system read-only.
-    #[serde(default)]
-    pub readonly_rootfs: bool,
-    /// The container's init process.
-    pub process: Process,
-    #[serde(default)]
-    pub hostname: Option<String>,
-    /// The spec's mounts, in order. `/proc`, `/dev`, `/dev/pts`, `/dev/shm`,
-    /// `/dev/mqueue` and `/sys` are provided by the agent when the spec does
-    /// not list them.
-    #[serde(default)]
-    pub mounts: Vec<Mount>,
-    #[serde(default)]
-    pub masked_paths: Vec<String>,
-    #[serde(default)]
-    pub readonly_paths: Vec<String>,
-    #[serde(default)]
-    pub sysctl: BTreeMap<String, String>,
-    /// The namespaces the container gets (a mount namespace always).
-    /// Without `pid`, its processes live in the guest's pid namespace.
-    #[serde(default = "default_namespaces")]
-    pub namespaces: Vec<Namespace>,
+    pub spec: Spec,
     /// Limits applied to the container's guest cgroup before its init
     /// starts (as [`crate::wire::Request::Update`] would); `None`: none.
     #[serde(default)]
     pub resources: Option<Resources>,
+}
+
+impl ContainerConfig {
+    /// The container's root, a guest path (`""` when the spec has none).
+    pub fn rootfs(&self) -> &Path {
+        self.spec
+            .root()
+            .as_ref()
+            .map_or(Path::new(""), |r| r.path().as_path())
+    }
+
+    /// Whether the root file system is mounted read-only.
+    pub fn readonly_rootfs(&self) -> bool {
+        self.spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+    }
+
+    /// The container's init process.
+    pub fn process(&self) -> Option<&Process> {
+        self.spec.process().as_ref()
+    }
+
+    /// The spec's `linux` section (an empty one when absent).
+    pub fn linux(&self) -> Linux {
+        self.spec.linux().clone().unwrap_or_else(empty_linux)
+    }
+
+    /// The namespaces the container gets, by type: those listed in
+    /// `linux.namespaces`, or [`default_namespaces`] when the spec has no
+    /// list. Types not listed are the guest's own (as with runc, the host's).
+    pub fn namespaces(&self) -> Vec<LinuxNamespaceType> {
+        match self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+        {
+            Some(list) => list.iter().map(|n| n.typ()).collect(),
+            None => default_namespaces(),
+        }
+    }
+}
+
+/// A `linux` section with nothing in it (`oci-spec`'s `Default` fills in
+/// runc's defaults, which a spec that omits them must not get).
+pub fn empty_linux() -> Linux {
+    let mut l = Linux::default();
+    l.set_resources(None)
+        .set_namespaces(None)
+        .set_masked_paths(None)
+        .set_readonly_paths(None);
+    l
+}
+
+/// What a spec without a namespace list gets: pid, mount, uts, ipc.
+pub fn default_namespaces() -> Vec<LinuxNamespaceType> {
+    vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+    ]
 }
 
 /// Limits of a container's guest cgroup (cgroup v2 files). `None` leaves a
@@ -82,107 +134,6 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     }
     let shares = shares.clamp(2, 262_144);
     1 + ((shares - 2) * 9999) / 262_142
-}
-
-/// Linux namespaces, by their OCI names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Namespace {
-    Pid,
-    Mount,
-    Uts,
-    Ipc,
-    Network,
-    Cgroup,
-    User,
-}
-
-/// What a spec without a namespace list gets: pid, mount, uts, ipc.
-pub fn default_namespaces() -> Vec<Namespace> {
-    vec![
-        Namespace::Pid,
-        Namespace::Mount,
-        Namespace::Uts,
-        Namespace::Ipc,
-    ]
-}
-
-/// One process (the container's init or an exec'd one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Process {
-    #[serde(default)]
-    pub terminal: bool,
-    /// Initial terminal size (rows, cols) when `terminal`.
-    #[serde(default)]
-    pub console_size: Option<WindowSize>,
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub env: Vec<String>,
-    #[serde(default = "root_dir")]
-    pub cwd: String,
-    #[serde(default)]
-    pub user: User,
-    #[serde(default)]
-    pub rlimits: Vec<Rlimit>,
-    /// `None` means no capabilities at all (as runc does).
-    #[serde(default)]
-    pub capabilities: Option<Capabilities>,
-    #[serde(default)]
-    pub no_new_privileges: bool,
-    #[serde(default)]
-    pub oom_score_adj: Option<i32>,
-}
-
-fn root_dir() -> String {
-    "/".into()
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    #[serde(default)]
-    pub uid: u32,
-    #[serde(default)]
-    pub gid: u32,
-    #[serde(default)]
-    pub umask: Option<u32>,
-    #[serde(default)]
-    pub additional_gids: Vec<u32>,
-}
-
-/// `type` is the OCI name, e.g. `RLIMIT_NOFILE`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rlimit {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub hard: u64,
-    pub soft: u64,
-}
-
-/// Capability names as in OCI (`CAP_CHOWN`, …).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capabilities {
-    #[serde(default)]
-    pub bounding: Vec<String>,
-    #[serde(default)]
-    pub effective: Vec<String>,
-    #[serde(default)]
-    pub permitted: Vec<String>,
-    #[serde(default)]
-    pub inheritable: Vec<String>,
-    #[serde(default)]
-    pub ambient: Vec<String>,
-}
-
-/// A mount inside the container. `source` for bind mounts is a guest path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mount {
-    pub destination: String,
-    #[serde(default)]
-    pub source: Option<String>,
-    #[serde(default, rename = "type")]
-    pub fstype: Option<String>,
-    #[serde(default)]
-    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,9 +281,15 @@ mod tests {
         let r: Resources =
             serde_json::from_str(r#"{"memory_max": 1048576, "pids_max": -1}"#).unwrap();
         assert_eq!((r.memory_max, r.pids_max), (Some(1 << 20), Some(-1)));
-        let c: ContainerConfig =
-            serde_json::from_str(r#"{"rootfs": "/r", "process": {"args": ["x"]}}"#).unwrap();
+        let c: ContainerConfig = serde_json::from_str(
+            r#"{"spec": {"ociVersion": "1.2.0", "root": {"path": "/r"},
+                "process": {"args": ["x"], "cwd": "/", "user": {"uid": 0, "gid": 0}}}}"#,
+        )
+        .unwrap();
         assert_eq!(c.resources, None);
+        assert_eq!(c.rootfs(), Path::new("/r"));
+        assert!(!c.readonly_rootfs());
+        assert_eq!(c.namespaces(), default_namespaces());
     }
 
     #[test]
@@ -342,15 +299,20 @@ mod tests {
     }
 
     #[test]
-    fn minimal_process_takes_defaults() {
-        let p: Process = serde_json::from_str(r#"{"args":["/bin/true"]}"#).unwrap();
-        assert_eq!(p.cwd, "/");
-        assert_eq!(p.user, User::default());
-        assert!(!p.terminal);
+    fn streams_of_a_process() {
         assert_eq!(
             Stream::for_process(false, true),
             [Stream::Stdin, Stream::Stdout, Stream::Stderr]
         );
         assert_eq!(Stream::for_process(true, true), [Stream::Tty]);
+    }
+
+    #[test]
+    fn a_listed_namespace_set_replaces_the_default() {
+        let c: ContainerConfig = serde_json::from_str(
+            r#"{"spec": {"ociVersion": "1.2.0", "linux": {"namespaces": [{"type": "pid"}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.namespaces(), [LinuxNamespaceType::Pid]);
     }
 }

@@ -28,7 +28,7 @@ pub const STREAM_PORT: u32 = 1025;
 pub const MAX_FRAME_BYTES: u32 = 1 << 20;
 
 /// Host → agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
     Hello {

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use agent_protocol::container::{
-    valid_id, ContainerConfig, ExitStatus, Namespace, Process, Resources, Stream,
+    valid_id, ContainerConfig, ExitStatus, LinuxNamespaceType, Process, Resources, Stream,
 };
 use agent_protocol::wire::{ErrorCode, Response, StreamHello};
 
@@ -149,7 +149,10 @@ impl Registry {
                 format!("invalid container id {id:?}"),
             );
         }
-        if config.process.args.is_empty() {
+        let Some(process) = config.process().cloned() else {
+            return err(ErrorCode::BadRequest, "the spec has no process");
+        };
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return err(ErrorCode::BadRequest, "process.args is empty");
         }
         {
@@ -170,7 +173,7 @@ impl Registry {
             }
         }
         let request = InitRequest {
-            process: config.process.clone(),
+            process,
             container: Some(config.clone()),
             cgroup: cgroup.clone(),
             join: None,
@@ -214,7 +217,7 @@ impl Registry {
                 return Err(err(ErrorCode::CreateFailed, e.to_string()));
             }
         };
-        let streams = Stream::for_process(request.process.terminal, stdin);
+        let streams = Stream::for_process(request.process.terminal().unwrap_or(false), stdin);
         let proc = Proc::new(pid, ends, streams, sync)
             .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
         self.register(&proc);
@@ -251,7 +254,7 @@ impl Registry {
                     format!("process {exec_id} already exists"),
                 );
             }
-            let ns: Vec<Namespace> = c.config.namespaces.clone();
+            let ns: Vec<LinuxNamespaceType> = c.config.namespaces();
             (c.init.pid, ns, c.cgroup.clone())
         };
         let request = InitRequest {

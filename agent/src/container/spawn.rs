@@ -8,11 +8,12 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use agent_protocol::container::WindowSize;
+use agent_protocol::container::{Process, WindowSize};
 use agent_protocol::{fdpass, wire};
 
 use super::process::Ends;
 use super::sync::{InitMsg, InitRequest, SYNC_FD};
+use crate::init::userns;
 use crate::pty;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,13 +68,14 @@ pub fn spawn(
     on_pid: impl FnOnce(i32),
 ) -> Result<(i32, Ends, File), SpawnError> {
     let process = &request.process;
+    let size = console_size(process);
     // `None`: the init's terminal, which its helper makes in the container's
     // devpts and hands over (InitMsg::Console).
-    let (ends, child) = if process.terminal {
+    let (ends, child) = if process.terminal().unwrap_or(false) {
         let dup = |f: &File| f.try_clone().map(OwnedFd::from).map_err(io_err("dup"));
         match request.join {
             Some((pid, _)) => {
-                let (master, slave) = exec_pty(process.console_size, pid)?;
+                let (master, slave) = exec_pty(size, pid)?;
                 let fds = ChildFds([dup(&slave)?, dup(&slave)?, OwnedFd::from(slave)]);
                 (Some(Ends::Tty { master }), fds)
             }
@@ -106,14 +108,25 @@ pub fn spawn(
         )
     };
     let (mut ours, theirs) = socketpair()?;
-    fork_exec(&child, &theirs)?;
+    let helper = fork_exec(&child, &theirs)?;
     drop(child);
     drop(theirs);
     wire::send(&mut ours, request).map_err(|e| SpawnError::Failed(e.to_string()))?;
-    let pid = match recv(&mut ours)? {
-        InitMsg::Pid { pid } => pid,
-        InitMsg::Error { message } => return Err(SpawnError::Failed(message)),
-        other => return Err(SpawnError::Failed(format!("unexpected {other:?}"))),
+    let pid = loop {
+        match recv(&mut ours)? {
+            InitMsg::Pid { pid } => break pid,
+            InitMsg::IdMaps => {
+                let container = request
+                    .container
+                    .as_ref()
+                    .ok_or_else(|| SpawnError::Failed("id maps asked for by an exec".into()))?;
+                userns::write_maps(helper, &container.linux()).map_err(SpawnError::Failed)?;
+                ours.write_all(&[1])
+                    .map_err(io_err("acknowledge the id maps"))?;
+            }
+            InitMsg::Error { message } => return Err(SpawnError::Failed(message)),
+            other => return Err(SpawnError::Failed(format!("unexpected {other:?}"))),
+        }
     };
     on_pid(pid);
     ours.write_all(&[1])
@@ -141,7 +154,7 @@ pub fn spawn(
 /// fork + execve of `/proc/self/exe container-init` with `fds` as 0-2 and
 /// `sync` as fd 3. The child runs only async-signal-safe calls (the agent
 /// is multi-threaded); its exit is collected by the reaper.
-fn fork_exec(fds: &ChildFds, sync: &OwnedFd) -> Result<(), SpawnError> {
+fn fork_exec(fds: &ChildFds, sync: &OwnedFd) -> Result<i32, SpawnError> {
     let exe = c"/proc/self/exe";
     let argv = [
         c"hull-agent".as_ptr(),
@@ -178,7 +191,16 @@ fn fork_exec(fds: &ChildFds, sync: &OwnedFd) -> Result<(), SpawnError> {
             libc::_exit(127);
         }
     }
-    Ok(())
+    Ok(pid)
+}
+
+/// A process's initial terminal size, when the spec gives one that fits.
+pub fn console_size(process: &Process) -> Option<WindowSize> {
+    let b = process.console_size()?;
+    Some(WindowSize {
+        rows: u16::try_from(b.height()).ok()?,
+        cols: u16::try_from(b.width()).ok()?,
+    })
 }
 
 fn recv(sync: &mut File) -> Result<InitMsg, SpawnError> {

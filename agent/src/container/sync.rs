@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::FromRawFd;
 
-use agent_protocol::container::{ContainerConfig, Namespace, Process};
+use agent_protocol::container::{ContainerConfig, LinuxNamespaceType, Process};
 use serde::{Deserialize, Serialize};
 
 /// The helper's sync socket.
@@ -23,7 +23,7 @@ pub struct InitRequest {
     /// The container's cgroup directory in the guest.
     pub cgroup: String,
     /// For an exec: the pid whose namespaces the process joins, and which.
-    pub join: Option<(i32, Vec<Namespace>)>,
+    pub join: Option<(i32, Vec<LinuxNamespaceType>)>,
 }
 
 /// Helper → agent.
@@ -37,6 +37,9 @@ pub enum InitMsg {
     /// The init's terminal, made by the helper (in the container's devpts):
     /// its master follows as one byte carrying the descriptor (SCM_RIGHTS).
     Console,
+    /// The helper has unshared its user namespace: the agent writes its uid
+    /// and gid maps, then sends one byte (1).
+    IdMaps,
     /// Set up and waiting for the start byte.
     Created,
     Error {

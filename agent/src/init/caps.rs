@@ -1,18 +1,19 @@
 //! Linux capabilities by OCI name: bounding set, capset, ambient set.
 
-use agent_protocol::container::Capabilities;
+use agent_protocol::container::CAPABILITIES as NAMES;
+use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use super::{check, InitError, Result};
 
-use agent_protocol::container::CAPABILITIES as NAMES;
-
-/// A set of capabilities as a 64-bit mask. Unknown names are an error
-/// (runc ignores them with a warning; a typo should not pass silently).
-fn mask(names: &[String]) -> Result<u64> {
-    names.iter().try_fold(0u64, |m, name| {
+/// A set of capabilities as a 64-bit mask (`None`: the empty set). A
+/// capability this agent has no number for is an error (a typo in a
+/// config.json is refused when it is parsed).
+fn mask(set: Option<&Capabilities>) -> Result<u64> {
+    set.into_iter().flatten().try_fold(0u64, |m, cap| {
+        let name = format!("CAP_{cap}");
         let bit = NAMES
             .iter()
-            .position(|n| n.eq_ignore_ascii_case(name))
+            .position(|n| *n == name)
             .ok_or_else(|| InitError::Msg(format!("unknown capability {name}")))?;
         Ok(m | (1u64 << bit))
     })
@@ -27,7 +28,7 @@ fn last_cap() -> usize {
 }
 
 /// Drops from the bounding set everything not listed.
-pub fn drop_bounding(keep: &[String]) -> Result<()> {
+pub fn drop_bounding(keep: Option<&Capabilities>) -> Result<()> {
     let keep = mask(keep)?;
     for cap in 0..=last_cap() {
         if keep & (1u64 << cap) == 0 {
@@ -58,11 +59,11 @@ struct CapData {
 const CAP_VERSION_3: u32 = 0x2008_0522;
 
 /// Sets effective/permitted/inheritable, then raises the ambient set.
-pub fn apply(c: &Capabilities) -> Result<()> {
+pub fn apply(c: &LinuxCapabilities) -> Result<()> {
     let (eff, perm, inh) = (
-        mask(&c.effective)?,
-        mask(&c.permitted)?,
-        mask(&c.inheritable)?,
+        mask(c.effective().as_ref())?,
+        mask(c.permitted().as_ref())?,
+        mask(c.inheritable().as_ref())?,
     );
     let mut header = CapHeader {
         version: CAP_VERSION_3,
@@ -76,7 +77,7 @@ pub fn apply(c: &Capabilities) -> Result<()> {
     // SAFETY: capset with a v3 header and two data structs, as the ABI says.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
     check(rc as libc::c_int, || "capset".into())?;
-    let ambient = mask(&c.ambient)?;
+    let ambient = mask(c.ambient().as_ref())?;
     for (cap, name) in NAMES.iter().enumerate() {
         if ambient & (1u64 << cap) != 0 {
             // SAFETY: prctl with plain integer arguments.
@@ -101,11 +102,11 @@ mod tests {
 
     #[test]
     fn names_map_to_bits() {
-        assert_eq!(
-            mask(&["CAP_CHOWN".into(), "CAP_KILL".into()]).unwrap(),
-            0b100001
-        );
-        assert_eq!(mask(&["CAP_CHECKPOINT_RESTORE".into()]).unwrap(), 1 << 40);
-        assert!(mask(&["CAP_NOPE".into()]).is_err());
+        use oci_spec::runtime::Capability;
+        let set: Capabilities = [Capability::Chown, Capability::Kill].into();
+        assert_eq!(mask(Some(&set)).unwrap(), 0b100001);
+        let set: Capabilities = [Capability::CheckpointRestore].into();
+        assert_eq!(mask(Some(&set)).unwrap(), 1 << 40);
+        assert_eq!(mask(None).unwrap(), 0);
     }
 }

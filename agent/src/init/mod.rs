@@ -16,12 +16,14 @@ mod mountopts;
 mod process;
 mod rootfs;
 mod securejoin;
+mod timens;
+pub mod userns;
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::FromRawFd;
 
-use agent_protocol::container::Namespace;
+use agent_protocol::container::LinuxNamespaceType as Ns;
 use agent_protocol::{fdpass, wire};
 
 use crate::container::sync::{pipe as sync_pipe, InitMsg, InitRequest, SYNC_FD};
@@ -87,16 +89,19 @@ fn run(sync: &mut File) -> Result<()> {
         .ok_or_else(|| InitError::Msg("no init request".into()))?;
     reset_signals();
     join_cgroup(&request.cgroup)?;
-    match &request.join {
-        None => {
-            let namespaces = request
-                .container
-                .as_ref()
-                .map(|c| c.namespaces.clone())
-                .unwrap_or_default();
+    match (&request.join, &request.container) {
+        (None, Some(container)) => {
+            let namespaces = container.namespaces();
+            if namespaces.contains(&Ns::User) {
+                userns::enter(sync)?;
+            }
             unshare(&namespaces)?;
+            if namespaces.contains(&Ns::Time) {
+                timens::write_offsets(&container.linux())?;
+            }
         }
-        Some((pid, namespaces)) => join_namespaces(*pid, namespaces)?,
+        (None, None) => return Err(InitError::Msg("neither a container nor a join".into())),
+        (Some((pid, namespaces)), _) => join_namespaces(*pid, namespaces)?,
     }
     // The child waits for this pipe to close: until then the sync socket is
     // this process's (its frames and the agent's ack must not interleave
@@ -172,27 +177,42 @@ fn join_cgroup(cgroup: &str) -> Result<()> {
     std::fs::write(&procs, b"0").map_err(|e| InitError::os(format!("joining {procs}"), e))
 }
 
-fn ns_flag(ns: Namespace) -> libc::c_int {
+fn ns_flag(ns: Ns) -> libc::c_int {
     match ns {
-        Namespace::Pid => libc::CLONE_NEWPID,
-        Namespace::Mount => libc::CLONE_NEWNS,
-        Namespace::Uts => libc::CLONE_NEWUTS,
-        Namespace::Ipc => libc::CLONE_NEWIPC,
-        Namespace::Network => libc::CLONE_NEWNET,
-        Namespace::Cgroup => libc::CLONE_NEWCGROUP,
-        Namespace::User => libc::CLONE_NEWUSER,
+        Ns::Pid => libc::CLONE_NEWPID,
+        Ns::Mount => libc::CLONE_NEWNS,
+        Ns::Uts => libc::CLONE_NEWUTS,
+        Ns::Ipc => libc::CLONE_NEWIPC,
+        Ns::Network => libc::CLONE_NEWNET,
+        Ns::Cgroup => libc::CLONE_NEWCGROUP,
+        Ns::User => libc::CLONE_NEWUSER,
+        Ns::Time => libc::CLONE_NEWTIME,
     }
 }
 
-fn unshare(namespaces: &[Namespace]) -> Result<()> {
-    if namespaces.contains(&Namespace::User) {
-        return Err(InitError::Msg(
-            "user namespaces are not supported in the guest".into(),
-        ));
+/// The name of a namespace under `/proc/<pid>/ns/`.
+fn ns_file(ns: Ns) -> &'static str {
+    match ns {
+        Ns::Pid => "pid",
+        Ns::Mount => "mnt",
+        Ns::Uts => "uts",
+        Ns::Ipc => "ipc",
+        Ns::Network => "net",
+        Ns::Cgroup => "cgroup",
+        Ns::User => "user",
+        Ns::Time => "time",
     }
-    // A mount namespace always: the container's mounts must not touch the guest's.
+}
+
+/// Unshares every listed namespace but the user namespace (entered first,
+/// by [`userns::enter`]) and the network namespace: the VM is the
+/// container's network namespace (as in Kata), its interfaces are the
+/// container's. A mount namespace always: the container's mounts must not
+/// touch the guest's.
+fn unshare(namespaces: &[Ns]) -> Result<()> {
     let flags = namespaces
         .iter()
+        .filter(|&&ns| ns != Ns::User && ns != Ns::Network)
         .fold(libc::CLONE_NEWNS, |f, &ns| f | ns_flag(ns));
     // SAFETY: plain syscall on this single-threaded process.
     check(unsafe { libc::unshare(flags) }, || {
@@ -200,27 +220,22 @@ fn unshare(namespaces: &[Namespace]) -> Result<()> {
     })
 }
 
-fn join_namespaces(pid: i32, namespaces: &[Namespace]) -> Result<()> {
-    // Open them all first: after joining the mount namespace /proc is the
-    // container's. The mount namespace goes last.
-    let mut order: Vec<(Namespace, &str)> = Vec::new();
-    for (ns, name) in [
-        (Namespace::Ipc, "ipc"),
-        (Namespace::Uts, "uts"),
-        (Namespace::Network, "net"),
-        (Namespace::Cgroup, "cgroup"),
-        (Namespace::Pid, "pid"),
-    ] {
+/// Joins the namespaces of the container whose init is `pid`: the user
+/// namespace first (it owns the others), the mount namespace last (after it
+/// `/proc` is the container's).
+fn join_namespaces(pid: i32, namespaces: &[Ns]) -> Result<()> {
+    let mut order: Vec<Ns> = Vec::new();
+    for ns in [Ns::User, Ns::Ipc, Ns::Uts, Ns::Cgroup, Ns::Pid, Ns::Time] {
         if namespaces.contains(&ns) {
-            order.push((ns, name));
+            order.push(ns);
         }
     }
-    order.push((Namespace::Mount, "mnt"));
+    order.push(Ns::Mount);
     let root_path = format!("/proc/{pid}/root");
     let root = File::open(&root_path).map_err(|e| InitError::os(format!("open {root_path}"), e))?;
     let mut files = Vec::new();
-    for (ns, name) in order {
-        let path = format!("/proc/{pid}/ns/{name}");
+    for ns in order {
+        let path = format!("/proc/{pid}/ns/{}", ns_file(ns));
         let file = File::open(&path).map_err(|e| InitError::os(format!("open {path}"), e))?;
         files.push((ns, file));
     }
@@ -228,6 +243,9 @@ fn join_namespaces(pid: i32, namespaces: &[Namespace]) -> Result<()> {
         // SAFETY: setns on an open namespace fd, single-threaded process.
         let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), ns_flag(ns)) };
         check(rc, || format!("setns {ns:?} of pid {pid}"))?;
+        if ns == Ns::User {
+            userns::become_root()?;
+        }
     }
     // The container's root may be a mount moved over the namespace's root
     // (no pivot_root out of an initramfs): take the init's root itself.

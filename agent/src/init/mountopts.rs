@@ -1,5 +1,8 @@
 //! OCI mount options → mount(2) flags, propagation and data.
 
+/// `MS_NOSYMFOLLOW` (linux/mount.h; not in every libc crate version).
+pub const MS_NOSYMFOLLOW: libc::c_ulong = 256;
+
 /// A parsed option list.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct MountOpts {
@@ -10,6 +13,50 @@ pub struct MountOpts {
     pub propagation: libc::c_ulong,
     /// Everything that is not a flag, for the file system.
     pub data: String,
+    /// Recursive attributes (`rro`, `rnosuid`, …): set and cleared
+    /// `MOUNT_ATTR_*` bits, applied with `mount_setattr(AT_RECURSIVE)`.
+    pub rec_set: u64,
+    pub rec_clear: u64,
+}
+
+/// `mount_setattr`'s attribute bits (linux/mount.h).
+pub mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+/// The recursive options runc knows: name → (set, clear) attribute bits.
+fn recursive(opt: &str) -> Option<(u64, u64)> {
+    use attr::*;
+    Some(match opt {
+        "rro" => (RDONLY, 0),
+        "rrw" => (0, RDONLY),
+        "rnosuid" => (NOSUID, 0),
+        "rsuid" => (0, NOSUID),
+        "rnodev" => (NODEV, 0),
+        "rdev" => (0, NODEV),
+        "rnoexec" => (NOEXEC, 0),
+        "rexec" => (0, NOEXEC),
+        "rnodiratime" => (NODIRATIME, 0),
+        "rdiratime" => (0, NODIRATIME),
+        "rrelatime" => (RELATIME, ATIME_MASK),
+        "rnorelatime" => (0, ATIME_MASK),
+        "rnoatime" => (NOATIME, ATIME_MASK),
+        "ratime" => (0, ATIME_MASK),
+        "rstrictatime" => (STRICTATIME, ATIME_MASK),
+        "rnostrictatime" => (0, ATIME_MASK),
+        "rnosymfollow" => (NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, NOSYMFOLLOW),
+        _ => return None,
+    })
 }
 
 impl MountOpts {
@@ -36,6 +83,18 @@ impl MountOpts {
                 "norelatime" => (0, libc::MS_RELATIME),
                 "strictatime" => (libc::MS_STRICTATIME, 0),
                 "dirsync" => (libc::MS_DIRSYNC, 0),
+                "nostrictatime" => (0, libc::MS_STRICTATIME),
+                "iversion" => (libc::MS_I_VERSION, 0),
+                "noiversion" => (0, libc::MS_I_VERSION),
+                "lazytime" => (libc::MS_LAZYTIME, 0),
+                "nolazytime" => (0, libc::MS_LAZYTIME),
+                "mand" => (libc::MS_MANDLOCK, 0),
+                "nomand" => (0, libc::MS_MANDLOCK),
+                "silent" => (libc::MS_SILENT, 0),
+                "loud" => (0, libc::MS_SILENT),
+                "remount" => (libc::MS_REMOUNT, 0),
+                "nosymfollow" => (MS_NOSYMFOLLOW, 0),
+                "symfollow" => (0, MS_NOSYMFOLLOW),
                 "bind" => {
                     o.bind = true;
                     (0, 0)
@@ -56,10 +115,17 @@ impl MountOpts {
                 // Not ours to act on in the guest.
                 "defaults" | "nofail" | "auto" | "noauto" | "_netdev" | "tmpcopyup" | "idmap"
                 | "ridmap" | "copy-symlink" => (0, 0),
-                other => {
-                    data.push(other);
-                    (0, 0)
-                }
+                other => match recursive(other) {
+                    Some((set, clear)) => {
+                        o.rec_set = (o.rec_set & !clear) | set;
+                        o.rec_clear |= clear;
+                        (0, 0)
+                    }
+                    None => {
+                        data.push(other);
+                        (0, 0)
+                    }
+                },
             };
             o.flags = (o.flags | set) & !clear;
         }
@@ -92,5 +158,26 @@ mod tests {
         assert_eq!(o.flags, libc::MS_RDONLY);
         assert_eq!(o.propagation, libc::MS_PRIVATE | libc::MS_REC);
         assert_eq!(parse(&["ro", "rw"]).flags, 0);
+    }
+
+    #[test]
+    fn runc_table_and_recursive_attributes() {
+        let o = parse(&["nostrictatime", "lazytime", "nosymfollow", "rro", "rnoexec"]);
+        assert_eq!(o.flags, libc::MS_LAZYTIME | MS_NOSYMFOLLOW);
+        assert_eq!(o.rec_set, attr::RDONLY | attr::NOEXEC);
+        assert!(o.data.is_empty());
+        let o = parse(&["rro", "rrw", "rnoatime"]);
+        assert_eq!(o.rec_set, attr::NOATIME);
+        assert_eq!(o.rec_clear, attr::RDONLY | attr::ATIME_MASK);
+        for p in [
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "private",
+            "unbindable",
+        ] {
+            assert_ne!(parse(&[p]).propagation, 0, "{p}");
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use agent_protocol::container::{ContainerConfig, Process};
+use oci_spec::runtime::LinuxCapabilities;
 
 use super::caps;
 use super::{check, InitError, Result};
@@ -91,45 +92,40 @@ fn home(uid: u32) -> String {
 
 impl<'a> Prepared<'a> {
     pub fn new(process: &'a Process, _container: Option<&ContainerConfig>) -> Result<Self> {
-        let first = process
-            .args
+        let args = process.args().as_deref().unwrap_or_default();
+        let env = process.env().as_deref().unwrap_or_default();
+        let first = args
             .first()
             .ok_or_else(|| InitError::Msg("process.args is empty".into()))?;
-        if let Some(adj) = process.oom_score_adj {
+        if let Some(adj) = process.oom_score_adj() {
             std::fs::write("/proc/self/oom_score_adj", adj.to_string())
                 .map_err(|e| InitError::os("oom_score_adj", e))?;
         }
-        for r in &process.rlimits {
-            let resource = rlimit_resource(&r.kind)
-                .ok_or_else(|| InitError::Msg(format!("unknown rlimit {}", r.kind)))?;
+        for r in process.rlimits().iter().flatten() {
+            let kind = r.typ().to_string();
+            let resource = rlimit_resource(&kind)
+                .ok_or_else(|| InitError::Msg(format!("unknown rlimit {kind}")))?;
             let limit = libc::rlimit {
-                rlim_cur: r.soft,
-                rlim_max: r.hard,
+                rlim_cur: r.soft(),
+                rlim_max: r.hard(),
             };
             // SAFETY: a valid rlimit for a known resource.
             check(unsafe { libc::setrlimit(resource, &limit) }, || {
-                format!("setrlimit {}", r.kind)
+                format!("setrlimit {kind}")
             })?;
         }
-        let program = lookup(first, &process.env, &process.cwd)?;
-        let mut env: Vec<CString> = process
-            .env
-            .iter()
-            .map(|e| cstring(e))
-            .collect::<Result<_>>()?;
+        let cwd = process.cwd().to_string_lossy();
+        let program = lookup(first, env, &cwd)?;
+        let mut envp: Vec<CString> = env.iter().map(|e| cstring(e)).collect::<Result<_>>()?;
         // Like runc: the environment is the spec's, plus HOME when missing.
-        if !process.env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push(cstring(&format!("HOME={}", home(process.user.uid)))?);
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            envp.push(cstring(&format!("HOME={}", home(process.user().uid())))?);
         }
         Ok(Self {
             process,
             program: cstring(&program)?,
-            argv: process
-                .args
-                .iter()
-                .map(|a| cstring(a))
-                .collect::<Result<_>>()?,
-            envp: env,
+            argv: args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+            envp,
         })
     }
 
@@ -155,48 +151,60 @@ impl<'a> Prepared<'a> {
         let p = self.process;
         // SAFETY: setsid has no memory effects; failure (already a leader) is fine.
         unsafe { libc::setsid() };
-        if p.terminal {
+        if p.terminal().unwrap_or(false) {
             // SAFETY: fd 0 is the pty slave given by the agent.
             check(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) }, || {
                 "set the controlling terminal".into()
             })?;
         }
-        if p.no_new_privileges {
+        if p.no_new_privileges().unwrap_or(false) {
             // SAFETY: prctl with constant arguments.
             let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
             check(rc, || "no_new_privs".into())?;
         }
-        let user = &p.user;
+        let user = p.user();
         // No capabilities in the spec means none at all, as with runc.
-        let none = Default::default();
-        let c = p.capabilities.as_ref().unwrap_or(&none);
-        caps::drop_bounding(&c.bounding)?;
+        let none = no_capabilities();
+        let c = p.capabilities().as_ref().unwrap_or(&none);
+        caps::drop_bounding(c.bounding().as_ref())?;
         // Keep the permitted set across the uid change; capset fixes it after.
         // SAFETY: prctl with constant arguments.
         let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
         check(rc, || "keepcaps".into())?;
-        let groups: Vec<libc::gid_t> = user.additional_gids.clone();
+        let groups: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
         // SAFETY: a pointer and length of a live vector.
         let rc = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
         check(rc, || "setgroups".into())?;
+        let (uid, gid) = (user.uid(), user.gid());
         // SAFETY: plain id syscalls.
-        let rc = unsafe { libc::setresgid(user.gid, user.gid, user.gid) };
-        check(rc, || format!("setgid {}", user.gid))?;
+        let rc = unsafe { libc::setresgid(gid, gid, gid) };
+        check(rc, || format!("setgid {gid}"))?;
         // SAFETY: as above.
-        let rc = unsafe { libc::setresuid(user.uid, user.uid, user.uid) };
-        check(rc, || format!("setuid {}", user.uid))?;
+        let rc = unsafe { libc::setresuid(uid, uid, uid) };
+        check(rc, || format!("setuid {uid}"))?;
         caps::apply(c)?;
-        let cwd = cstring(&p.cwd)?;
+        let cwd = cstring(&p.cwd().to_string_lossy())?;
         // SAFETY: chdir to a valid path, as the workload's user.
         check(unsafe { libc::chdir(cwd.as_ptr()) }, || {
-            format!("chdir to cwd {}", p.cwd)
+            format!("chdir to cwd {}", p.cwd().display())
         })?;
-        if let Some(mask) = user.umask {
+        if let Some(mask) = user.umask() {
             // SAFETY: umask cannot fail.
             unsafe { libc::umask(mask as libc::mode_t) };
         }
         Ok(())
     }
+}
+
+/// An empty capability set in every category.
+fn no_capabilities() -> LinuxCapabilities {
+    let mut c = LinuxCapabilities::default();
+    c.set_bounding(None)
+        .set_effective(None)
+        .set_permitted(None)
+        .set_inheritable(None)
+        .set_ambient(None);
+    c
 }
 
 #[cfg(test)]

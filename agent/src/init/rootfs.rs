@@ -10,7 +10,7 @@ use std::fs::File;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use agent_protocol::container::{ContainerConfig, Mount, Namespace, Process};
+use agent_protocol::container::{ContainerConfig, LinuxNamespaceType as Ns, Process};
 
 use super::console;
 use super::mountopts::MountOpts;
@@ -73,6 +73,29 @@ fn ensure_inside(root: &Path, path: &Path) -> Result<()> {
             "{} resolves outside the container's rootfs",
             path.display()
         )))
+    }
+}
+
+/// One mount to make, from the spec (or a default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mount {
+    destination: String,
+    source: Option<String>,
+    fstype: Option<String>,
+    options: Vec<String>,
+}
+
+impl From<&oci_spec::runtime::Mount> for Mount {
+    fn from(m: &oci_spec::runtime::Mount) -> Self {
+        Mount {
+            destination: m.destination().to_string_lossy().into_owned(),
+            source: m
+                .source()
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned()),
+            fstype: m.typ().clone(),
+            options: m.options().clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -150,10 +173,61 @@ fn mount_one(root: &Path, m: &Mount) -> Result<()> {
         let source = m.source.as_deref().unwrap_or(fstype);
         mount(Some(source), &dest, Some(fstype), opts.flags, &opts.data)?;
     }
+    if opts.rec_set != 0 || opts.rec_clear != 0 {
+        set_attr_recursive(&dest, opts.rec_set, opts.rec_clear)?;
+    }
     if opts.propagation != 0 {
         mount(None, &dest, None, opts.propagation, "")?;
     }
     Ok(())
+}
+
+/// `mount_setattr(AT_RECURSIVE)`: the recursive options (`rro`, …).
+fn set_attr_recursive(dest: &Path, set: u64, clear: u64) -> Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let c = path_cstr(dest)?;
+    // SAFETY: a valid path and a mount_attr of the size passed, alive for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(rc as libc::c_int, || {
+        format!("mount_setattr on {}", dest.display())
+    })
+}
+
+/// `linux.rootfsPropagation` as mount(2) flags (recursive, as runc applies it).
+pub fn root_propagation(mode: Option<&str>) -> Result<libc::c_ulong> {
+    Ok(match mode {
+        None | Some("") => 0,
+        Some("shared" | "rshared") => libc::MS_SHARED | libc::MS_REC,
+        Some("slave" | "rslave") => libc::MS_SLAVE | libc::MS_REC,
+        Some("private" | "rprivate") => libc::MS_PRIVATE | libc::MS_REC,
+        Some("unbindable" | "runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
+        Some(other) => {
+            return Err(InitError::Msg(format!(
+                "linux.rootfsPropagation {other:?} is not shared, slave, private or unbindable"
+            )))
+        }
+    })
 }
 
 fn make_target(dest: &Path, dir: bool) -> Result<()> {
@@ -281,14 +355,16 @@ fn readonly(path: &str) -> Result<()> {
 /// namespace. With a terminal, returns the master of its pty (see
 /// [`console`]).
 pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>> {
-    let terminal = process.terminal;
-    let root = Path::new(&config.rootfs);
+    let terminal = process.terminal().unwrap_or(false);
+    let linux = config.linux();
+    let root = config.rootfs();
     if !root.is_dir() {
         return Err(InitError::Msg(format!(
             "rootfs {} is not a directory",
-            config.rootfs
+            root.display()
         )));
     }
+    let propagation = root_propagation(linux.rootfs_propagation().as_deref())?;
     mount(
         None,
         Path::new("/"),
@@ -297,47 +373,74 @@ pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>
         "",
     )?;
     mount(
-        config.rootfs.as_str().into(),
+        Some(&root.to_string_lossy()),
         root,
         None,
         libc::MS_BIND | libc::MS_REC,
         "",
     )?;
-    for m in all_mounts(&config.mounts) {
+    let spec_mounts: Vec<Mount> = config
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(Mount::from)
+        .collect();
+    for m in all_mounts(&spec_mounts) {
         mount_one(root, &m)?;
     }
     let console = if terminal {
-        Some(console::take_pty(root, process.console_size)?)
+        Some(console::take_pty(root, spawn_size(process))?)
     } else {
         None
     };
     populate_dev(root, terminal)?;
     enter_root(root)?;
-    if config.namespaces.contains(&Namespace::Uts) {
-        if let Some(name) = &config.hostname {
+    if propagation != 0 {
+        mount(None, Path::new("/"), None, propagation, "")?;
+    }
+    let namespaces = config.namespaces();
+    if namespaces.contains(&Ns::Uts) {
+        if let Some(name) = config.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
             // SAFETY: pointer and length of a live string.
             let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
             check(rc, || format!("sethostname {name}"))?;
         }
+        if let Some(name) = config
+            .spec
+            .domainname()
+            .as_deref()
+            .filter(|h| !h.is_empty())
+        {
+            // SAFETY: pointer and length of a live string.
+            let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+            check(rc, || format!("setdomainname {name}"))?;
+        }
     }
-    for (key, value) in &config.sysctl {
+    let mut sysctl: Vec<_> = linux.sysctl().iter().flatten().collect();
+    sysctl.sort();
+    for (key, value) in sysctl {
         if key.contains("..") || key.contains('/') {
             return Err(InitError::Msg(format!("invalid sysctl {key}")));
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         std::fs::write(&path, value).map_err(|e| InitError::os(format!("sysctl {key}"), e))?;
     }
-    for p in &config.readonly_paths {
+    for p in linux.readonly_paths().iter().flatten() {
         readonly(p)?;
     }
-    for p in &config.masked_paths {
+    for p in linux.masked_paths().iter().flatten() {
         mask(p)?;
     }
-    if config.readonly_rootfs {
+    if config.readonly_rootfs() {
         let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
         mount(None, Path::new("/"), None, flags, "")?;
     }
     Ok(console)
+}
+
+fn spawn_size(process: &Process) -> Option<agent_protocol::container::WindowSize> {
+    crate::container::spawn::console_size(process)
 }
 
 #[cfg(test)]

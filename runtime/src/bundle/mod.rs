@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub mod spec;
 mod translate;
 
-pub use translate::{guest_mount_source, guest_rootfs, process as translate_process};
+pub use translate::{guest_mount_source, guest_rootfs};
 
 /// The spec's file name inside a bundle.
 pub const CONFIG_FILE: &str = "config.json";
@@ -28,6 +28,13 @@ pub enum BundleError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// Fields hull cannot apply (see [`spec::support`]).
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("hooks: {0}")]
+    Hook(String),
+    #[error("{0}")]
+    Mount(String),
     #[error("the spec has no process")]
     NoProcess,
     #[error("process.args is empty: the spec names no program to run")]
@@ -67,6 +74,11 @@ pub struct Bundle {
     /// The bundle directory, absolute.
     pub dir: PathBuf,
     pub spec: spec::Spec,
+    /// The spec's hooks, checked.
+    pub hooks: spec::Hooks,
+    /// Lines to log: fields accepted without effect, and fields `oci-spec`
+    /// does not know (ignored, as runc ignores them).
+    pub warnings: Vec<String>,
     /// The container's root file system on the host, absolute.
     pub rootfs: PathBuf,
     /// The spec's bind mounts, in order.
@@ -91,24 +103,41 @@ impl Bundle {
                 source,
             },
         })?;
-        let spec = serde_json::from_slice(&bytes)
-            .map_err(|source| BundleError::Malformed { path, source })?;
-        Self::from_spec(dir, spec)
+        let parsed =
+            spec::parse(&bytes).map_err(|source| BundleError::Malformed { path, source })?;
+        let mut bundle = Self::from_spec(dir, parsed.spec)?;
+        bundle.warnings.extend(
+            parsed
+                .unknown_fields
+                .iter()
+                .map(|f| format!("config.json: unknown field {f} ignored")),
+        );
+        Ok(bundle)
     }
 
     /// Validates an already parsed spec of the bundle in `dir` (absolute).
     pub fn from_spec(dir: PathBuf, spec: spec::Spec) -> Result<Self, BundleError> {
-        let process = spec.process.as_ref().ok_or(BundleError::NoProcess)?;
-        if process.args.is_empty() {
+        let process = spec.process().as_ref().ok_or(BundleError::NoProcess)?;
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(BundleError::NoArgs);
         }
-        if let Some(cwd) = &process.cwd {
-            if !cwd.starts_with('/') {
-                return Err(BundleError::RelativeCwd(cwd.clone()));
-            }
+        if !process.cwd().is_absolute() {
+            return Err(BundleError::RelativeCwd(
+                process.cwd().to_string_lossy().into_owned(),
+            ));
         }
-        let root = spec.root.as_ref().ok_or(BundleError::NoRoot)?;
-        let rootfs = dir.join(&root.path);
+        let report = spec::support::check(&spec);
+        if let Some(e) = report.error() {
+            return Err(BundleError::Unsupported(e));
+        }
+        let warnings = report
+            .logged
+            .iter()
+            .map(|f| format!("config.json: {} has no effect: {}", f.field, f.reason))
+            .collect();
+        let hooks = spec::Hooks::from_spec(spec.hooks().as_ref()).map_err(BundleError::Hook)?;
+        let root = spec.root().as_ref().ok_or(BundleError::NoRoot)?;
+        let rootfs = dir.join(root.path());
         let meta = std::fs::metadata(&rootfs).map_err(|source| BundleError::RootMissing {
             path: rootfs.clone(),
             source,
@@ -117,34 +146,38 @@ impl Bundle {
             return Err(BundleError::RootNotDir(rootfs));
         }
         let mut host_binds = Vec::new();
-        for (index, mount) in spec.mounts.iter().enumerate() {
-            if !mount.destination.starts_with('/') {
+        for (index, mount) in spec.mounts().iter().flatten().enumerate() {
+            let destination = || mount.destination().to_string_lossy().into_owned();
+            if !mount.destination().is_absolute() {
                 return Err(BundleError::RelativeDestination {
                     index,
-                    destination: mount.destination.clone(),
+                    destination: destination(),
                 });
             }
-            if !mount.is_bind() {
+            if !is_bind(mount) {
                 continue;
             }
             let source = mount
-                .source
+                .source()
                 .as_deref()
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.as_os_str().is_empty())
                 .ok_or_else(|| BundleError::BindWithoutSource {
                     index,
-                    destination: mount.destination.clone(),
+                    destination: destination(),
                 })?;
+            let options = mount.options().as_deref().unwrap_or_default();
             host_binds.push(HostBind {
                 index,
                 source: dir.join(source),
-                recursive: mount.is_recursive_bind(),
-                readonly: mount.options.iter().any(|o| o == "ro"),
+                recursive: options.iter().any(|o| o == "rbind"),
+                readonly: options.iter().any(|o| o == "ro"),
             });
         }
         Ok(Self {
             dir,
             spec,
+            hooks,
+            warnings,
             rootfs,
             host_binds,
         })
@@ -152,8 +185,38 @@ impl Bundle {
 
     /// Whether the init process uses a terminal.
     pub fn terminal(&self) -> bool {
-        self.spec.process.as_ref().is_some_and(|p| p.terminal)
+        spec::terminal(&self.spec)
     }
+
+    /// The spec's `linux.resources`, as the host side uses them.
+    pub fn resources(&self) -> Option<spec::LinuxResources> {
+        self.spec
+            .linux()
+            .as_ref()?
+            .resources()
+            .as_ref()
+            .map(spec::LinuxResources::from)
+    }
+
+    /// Whether the root file system is read-only.
+    pub fn readonly_root(&self) -> bool {
+        self.spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+    }
+}
+
+/// A bind mount: type `bind`, or `bind`/`rbind` among the options (the OCI
+/// rule; runc accepts either).
+pub fn is_bind(mount: &oci_spec::runtime::Mount) -> bool {
+    mount.typ().as_deref() == Some("bind")
+        || mount
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }
 
 #[cfg(test)]

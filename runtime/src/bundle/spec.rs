@@ -1,191 +1,143 @@
-//! The parts of an OCI runtime spec (`config.json`) hull uses, as plain serde
-//! structs. Unknown fields are ignored, so specs written for runc (with
-//! seccomp, devices, …) load; what is not modelled here is not applied in the
-//! guest yet. Hooks ([`hooks`]) and resources ([`resources`]) are validated
-//! while parsing.
+//! `config.json`: one model, `oci-spec`'s runtime [`Spec`]. This module
+//! reads it ([`parse`]), names what the model did not understand (fields
+//! newer than `oci-spec`, or misspelt: logged by the caller, as runc
+//! ignores unknown fields), and derives the validated views hull's host
+//! side works with: [`hooks::Hooks`] and [`resources::LinuxResources`].
+//! Whether each field is applied or refused is [`support`]'s job.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use serde::Deserialize;
+pub use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde_json::Value;
 
 pub mod hooks;
 pub mod resources;
+pub mod support;
 
 pub use hooks::{Hook, HookKind, Hooks};
 pub use resources::LinuxResources;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Spec {
-    #[serde(default)]
-    pub oci_version: Option<String>,
-    #[serde(default)]
-    pub process: Option<Process>,
-    #[serde(default)]
-    pub root: Option<Root>,
-    #[serde(default)]
-    pub hostname: Option<String>,
-    #[serde(default)]
-    pub mounts: Vec<Mount>,
-    #[serde(default)]
-    pub linux: Option<Linux>,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    pub hooks: Option<Hooks>,
+/// A parsed spec and the JSON paths of fields `oci-spec` does not model.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub spec: Spec,
+    pub unknown_fields: Vec<String>,
 }
 
-impl Spec {
-    /// The hooks of one kind, in order (empty when the spec has none).
-    pub fn hooks(&self, kind: HookKind) -> &[Hook] {
-        self.hooks.as_ref().map_or(&[], |h| h.get(kind))
+/// Parses `config.json`. Go's decoder, which runc uses, gives a missing
+/// `process.user` the zero value (uid 0, gid 0); `oci-spec` requires it, so
+/// it is filled in the same way; a missing `process.cwd` is `/`, as hull
+/// has always taken it.
+pub fn parse(bytes: &[u8]) -> Result<Parsed, serde_json::Error> {
+    let mut raw: Value = serde_json::from_slice(bytes)?;
+    if let Some(process) = raw.get_mut("process").and_then(Value::as_object_mut) {
+        process
+            .entry("user")
+            .or_insert_with(|| serde_json::json!({}));
+        process.entry("cwd").or_insert_with(|| "/".into());
     }
-
-    /// The path of the network namespace the container is to join, when
-    /// `linux.namespaces` lists a `network` namespace with a `path`.
-    pub fn network_namespace_path(&self) -> Option<&str> {
-        self.linux.as_ref()?.namespace_path("network")
-    }
+    let spec: Spec = serde_json::from_value(raw.clone())?;
+    let understood = serde_json::to_value(&spec)?;
+    let mut unknown_fields = Vec::new();
+    unknown(&raw, &understood, "", &mut unknown_fields);
+    Ok(Parsed {
+        spec,
+        unknown_fields,
+    })
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Process {
-    #[serde(default)]
-    pub terminal: bool,
-    #[serde(default)]
-    pub console_size: Option<ConsoleSize>,
-    #[serde(default)]
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub env: Vec<String>,
-    #[serde(default)]
-    pub cwd: Option<String>,
-    #[serde(default)]
-    pub user: User,
-    #[serde(default)]
-    pub rlimits: Vec<Rlimit>,
-    #[serde(default)]
-    pub capabilities: Option<Capabilities>,
-    #[serde(default)]
-    pub no_new_privileges: bool,
-    #[serde(default)]
-    pub oom_score_adj: Option<i32>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct ConsoleSize {
-    pub height: u16,
-    pub width: u16,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    #[serde(default)]
-    pub uid: u32,
-    #[serde(default)]
-    pub gid: u32,
-    #[serde(default)]
-    pub umask: Option<u32>,
-    #[serde(default)]
-    pub additional_gids: Vec<u32>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Rlimit {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub hard: u64,
-    pub soft: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Capabilities {
-    #[serde(default)]
-    pub bounding: Vec<String>,
-    #[serde(default)]
-    pub effective: Vec<String>,
-    #[serde(default)]
-    pub permitted: Vec<String>,
-    #[serde(default)]
-    pub inheritable: Vec<String>,
-    #[serde(default)]
-    pub ambient: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Root {
-    pub path: String,
-    #[serde(default)]
-    pub readonly: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Mount {
-    pub destination: String,
-    #[serde(default)]
-    pub source: Option<String>,
-    #[serde(default, rename = "type")]
-    pub fstype: Option<String>,
-    #[serde(default)]
-    pub options: Vec<String>,
-}
-
-impl Mount {
-    /// A bind mount: type `bind`, or `bind`/`rbind` among the options (the
-    /// OCI rule; runc accepts either).
-    pub fn is_bind(&self) -> bool {
-        self.fstype.as_deref() == Some("bind")
-            || self.options.iter().any(|o| o == "bind" || o == "rbind")
-    }
-
-    /// A recursive bind (`rbind`).
-    pub fn is_recursive_bind(&self) -> bool {
-        self.options.iter().any(|o| o == "rbind")
+/// Object keys of `raw` (non-null) that `understood` lacks, as dotted paths.
+fn unknown(raw: &Value, understood: &Value, path: &str, out: &mut Vec<String>) {
+    match (raw, understood) {
+        (Value::Object(r), Value::Object(u)) => {
+            for (key, value) in r {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match u.get(key) {
+                    Some(v) => unknown(value, v, &sub, out),
+                    None if !value.is_null() => out.push(sub),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(r), Value::Array(u)) => {
+            for (i, (a, b)) in r.iter().zip(u).enumerate() {
+                unknown(a, b, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Linux {
-    /// `None` when the spec has no list (the guest then gets its defaults).
-    #[serde(default)]
-    pub namespaces: Option<Vec<LinuxNamespace>>,
-    #[serde(default)]
-    pub masked_paths: Vec<String>,
-    #[serde(default)]
-    pub readonly_paths: Vec<String>,
-    #[serde(default)]
-    pub sysctl: BTreeMap<String, String>,
-    /// `linux.cgroupsPath`: a path (cgroupfs) or `slice:prefix:name`
-    /// (with `--systemd-cgroup`).
-    #[serde(default)]
-    pub cgroups_path: Option<String>,
-    #[serde(default)]
-    pub resources: Option<LinuxResources>,
+/// The `path` of the namespace of type `typ`, when it is listed with a
+/// non-empty path.
+pub fn namespace_path(spec: &Spec, typ: LinuxNamespaceType) -> Option<&Path> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|ns| ns.typ() == typ)?
+        .path()
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
 }
 
-impl Linux {
-    /// The `path` of the namespace of type `kind` (OCI name, e.g.
-    /// `network`), when it is listed with a non-empty path.
-    pub fn namespace_path(&self, kind: &str) -> Option<&str> {
-        self.namespaces
-            .as_deref()?
-            .iter()
-            .find(|ns| ns.kind == kind)?
-            .path
-            .as_deref()
-            .filter(|p| !p.is_empty())
+/// Parses an exec's `process.json` (with the same defaults as [`parse`]).
+pub fn parse_process(bytes: &[u8]) -> Result<oci_spec::runtime::Process, serde_json::Error> {
+    let mut raw: Value = serde_json::from_slice(bytes)?;
+    if let Some(process) = raw.as_object_mut() {
+        process
+            .entry("user")
+            .or_insert_with(|| serde_json::json!({}));
+        process.entry("cwd").or_insert_with(|| "/".into());
+    }
+    serde_json::from_value(raw)
+}
+
+/// The path of the network namespace the container is to join.
+pub fn network_namespace_path(spec: &Spec) -> Option<&Path> {
+    namespace_path(spec, LinuxNamespaceType::Network)
+}
+
+/// The spec's annotations, ordered.
+pub fn annotations(spec: &Spec) -> BTreeMap<String, String> {
+    spec.annotations()
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Gives a terminal process the size `size` when its spec names none.
+pub fn default_console_size(
+    process: &mut oci_spec::runtime::Process,
+    size: Option<agent_protocol::container::WindowSize>,
+) {
+    if process.terminal() != Some(true) || process.console_size().is_some() {
+        return;
+    }
+    if let Some(size) = size {
+        let built = oci_spec::runtime::BoxBuilder::default()
+            .height(u64::from(size.rows))
+            .width(u64::from(size.cols))
+            .build();
+        if let Ok(b) = built {
+            process.set_console_size(Some(b));
+        }
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct LinuxNamespace {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub path: Option<String>,
+/// Whether the init process uses a terminal.
+pub fn terminal(spec: &Spec) -> bool {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 use std::path::Path;
 
-use agent_protocol::container::WindowSize;
 use serde_json::json;
 
 use super::*;
@@ -82,40 +81,42 @@ fn a_full_spec_translates() {
     );
 
     let c = bundle.container_config("c1");
-    assert_eq!(c.rootfs, "/run/hull/share/c1/rootfs");
-    assert!(c.readonly_rootfs);
-    assert_eq!(c.hostname.as_deref(), Some("box"));
-    let p = &c.process;
-    assert!(p.terminal);
-    assert_eq!(p.console_size, Some(WindowSize { rows: 24, cols: 80 }));
-    assert_eq!(p.args, ["sh", "-c", "echo hi"]);
-    assert_eq!(p.env, ["PATH=/bin", "TERM=xterm"]);
-    assert_eq!(p.cwd, "/work");
+    assert_eq!(c.rootfs(), Path::new("/run/hull/share/c1/rootfs"));
+    assert!(c.readonly_rootfs());
+    // The spec itself goes to the guest: only host paths and hooks change.
+    let mut expected = bundle.spec.clone();
+    expected.set_hooks(None);
+    let sources: Vec<Option<String>> = c
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.source().as_ref().map(|s| s.display().to_string()))
+        .collect();
     assert_eq!(
-        (p.user.uid, p.user.gid, p.user.umask),
-        (1000, 100, Some(18))
+        sources,
+        [
+            Some("proc".to_string()),
+            Some("/run/hull/share/c1/mounts/1".into()),
+            Some("/run/hull/share/c1/mounts/2".into()),
+            Some("tmpfs".into()),
+        ]
     );
-    assert_eq!(p.user.additional_gids, [5, 6]);
-    assert_eq!(p.rlimits[0].kind, "RLIMIT_NOFILE");
-    assert_eq!((p.rlimits[0].hard, p.rlimits[0].soft), (1024, 512));
-    let caps = p.capabilities.as_ref().unwrap();
-    assert_eq!(caps.bounding, ["CAP_CHOWN"]);
-    assert!(caps.ambient.is_empty());
-    assert!(p.no_new_privileges);
-    assert_eq!(p.oom_score_adj, Some(100));
-
-    let m = &c.mounts;
-    assert_eq!(m.len(), 4);
-    assert_eq!(m[0].source.as_deref(), Some("proc"));
-    assert_eq!(m[0].fstype.as_deref(), Some("proc"));
-    assert_eq!(m[1].source.as_deref(), Some("/run/hull/share/c1/mounts/1"));
-    assert_eq!(m[1].options, ["rbind", "ro"]);
-    assert_eq!(m[2].source.as_deref(), Some("/run/hull/share/c1/mounts/2"));
-    assert_eq!(m[2].fstype, None);
-    assert_eq!(m[3].options, ["nosuid", "size=64m"]);
-    assert_eq!(c.masked_paths, ["/proc/kcore"]);
-    assert_eq!(c.readonly_paths, ["/proc/sys"]);
-    assert_eq!(c.sysctl["net.ipv4.ip_forward"], "1");
+    assert_eq!(c.spec.process(), expected.process());
+    assert_eq!(c.spec.linux(), expected.linux());
+    assert_eq!(c.spec.hostname().as_deref(), Some("box"));
+    assert!(c.spec.hooks().is_none());
+    let size = c.spec.process().as_ref().unwrap().console_size().unwrap();
+    assert_eq!((size.height(), size.width()), (24, 80));
+    // apparmorProfile is accepted with a log line.
+    assert!(
+        bundle
+            .warnings
+            .iter()
+            .any(|w| w.contains("process.apparmorProfile")),
+        "{:?}",
+        bundle.warnings
+    );
 }
 
 #[test]
@@ -125,27 +126,38 @@ fn a_minimal_spec_takes_defaults() {
     let dir = bundle_with(&config);
     let bundle = Bundle::load(dir.path()).unwrap();
     let c = bundle.container_config("x");
-    assert!(!c.readonly_rootfs && !c.process.terminal);
-    assert_eq!(c.process.cwd, "/");
-    assert_eq!(c.process.capabilities, None);
-    assert!(c.mounts.is_empty() && c.sysctl.is_empty());
-    assert_eq!(c.hostname, None);
+    assert!(!c.readonly_rootfs() && !bundle.terminal());
+    let p = c.process().unwrap();
+    assert_eq!(p.cwd(), Path::new("/"));
+    assert_eq!(p.capabilities(), &None);
+    assert_eq!(c.spec.hostname(), &None);
     assert_eq!(
-        c.namespaces,
+        c.namespaces(),
         agent_protocol::container::default_namespaces()
     );
 }
 
 #[test]
 fn the_namespace_list_is_the_specs() {
-    use agent_protocol::container::Namespace;
+    use agent_protocol::container::LinuxNamespaceType as Ns;
     let mut config = minimal();
     config["linux"] = serde_json::json!({"namespaces": [
         {"type": "mount"}, {"type": "network", "path": "/var/run/netns/x"}, {"type": "time"}
     ]});
     let dir = bundle_with(&config);
     let c = Bundle::load(dir.path()).unwrap().container_config("x");
-    assert_eq!(c.namespaces, [Namespace::Mount]);
+    assert_eq!(c.namespaces(), [Ns::Mount, Ns::Network, Ns::Time]);
+}
+
+#[test]
+fn unsupported_fields_are_refused_by_name() {
+    let mut config = minimal();
+    config["linux"] = json!({"intelRdt": {"closID": "x"}});
+    let e = load_err(&config);
+    assert!(e.contains("linux.intelRdt.closID"), "{e}");
+    config["linux"] = json!({"namespaces": [{"type": "ipc", "path": "/proc/1/ns/ipc"}]});
+    let e = load_err(&config);
+    assert!(e.contains("linux.namespaces[0].path"), "{e}");
 }
 
 #[test]

@@ -68,6 +68,12 @@ impl Container {
         }
     }
 
+    /// The spec the container was created with (not the bundle's
+    /// `config.json` now, which may have changed since).
+    pub fn spec(&self) -> anyhow::Result<runtime::bundle::spec::Spec> {
+        Ok(self.store.load_spec(self.id())?)
+    }
+
     /// The OCI state JSON (for hooks' stdin).
     #[allow(dead_code)]
     pub fn state_json(&self) -> anyhow::Result<Vec<u8>> {

@@ -82,16 +82,15 @@ pub fn main(global: &Global, argv: &[String], child: Option<&mut Notifier>) -> a
 /// sandbox process and waits for it to report; returns its pid.
 pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32> {
     let bundle = Bundle::load(&create.bundle)?;
-    let resources = bundle
-        .spec
-        .linux
-        .as_ref()
-        .and_then(|l| l.resources.as_ref());
+    for w in &bundle.warnings {
+        global.warn(w);
+    }
+    let resources = bundle.resources();
     let defaults = VmDefaults {
         mem_mib: DEFAULT_MEM_MIB,
         cpus: DEFAULT_CPUS,
     };
-    vm_size(resources, defaults)?;
+    vm_size(resources.as_ref(), defaults)?;
     let store = StateStore::new(&global.root);
     let dir = store.dir(&create.id)?;
     if dir.exists() {
@@ -132,12 +131,7 @@ pub fn sandbox_config(
     bundle: &Bundle,
     defaults: VmDefaults,
 ) -> anyhow::Result<SandboxConfig> {
-    let resources = bundle
-        .spec
-        .linux
-        .as_ref()
-        .and_then(|l| l.resources.as_ref());
-    let (mem_mib, cpus) = vm_size(resources, defaults)?;
+    let (mem_mib, cpus) = vm_size(bundle.resources().as_ref(), defaults)?;
     let mut sandbox = SandboxConfig::new(id, Artifacts::locate()?);
     sandbox.state_root = global.root.clone();
     sandbox.mem_mib = mem_mib;
@@ -184,7 +178,7 @@ fn sandbox_process(
         forward_signals: true,
     };
     let mut lifecycle = super::lifecycle::Detached {
-        spec: &bundle.spec,
+        hooks: &bundle.hooks,
         notifier,
     };
     match run::run_with(&opts, &bundle, HostStdio::inherit()?, &mut lifecycle) {

@@ -17,7 +17,8 @@ use super::args::{self, flag, opt, Flag, Parsed};
 use super::container::Container;
 use crate::Global;
 use agent_protocol::container::Process;
-use runtime::bundle::{spec, translate_process, Bundle};
+use oci_spec::runtime::{Capabilities, Capability};
+use runtime::bundle::spec;
 use runtime::process::console::Pty;
 use runtime::process::sync::{self, ChildStdio, Notifier};
 use runtime::process::{exit, pidfile};
@@ -66,7 +67,7 @@ pub fn main(global: &Global, argv: &[String], child: Option<&mut Notifier>) -> a
     }
     let detach = parsed.has("--detach");
     let console = parsed.value("--console-socket").map(PathBuf::from);
-    match (process.terminal, &console) {
+    match (process.terminal().unwrap_or(false), &console) {
         (true, None) if detach => {
             bail!("cannot allocate tty if hull will detach without setting console socket")
         }
@@ -147,62 +148,82 @@ fn in_process(
 /// with the command line's overrides.
 fn build_process(c: &Container, parsed: &Parsed) -> anyhow::Result<Process> {
     if let Some(path) = parsed.value("--process") {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        let p: spec::Process =
-            serde_json::from_str(&text).with_context(|| format!("{path} is malformed"))?;
-        if p.args.is_empty() {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+        let p = spec::parse_process(&bytes).with_context(|| format!("{path} is malformed"))?;
+        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("args must not be empty");
         }
-        return Ok(translate_process(p));
+        return Ok(p);
     }
     let command = &parsed.positional[1..];
     if command.is_empty() {
         bail!("exec: no command given: add COMMAND or --process FILE");
     }
-    let bundle = Bundle::load(&c.state.bundle)?;
-    let mut p = bundle.container_config(c.id()).process;
-    p.args = command.to_vec();
-    p.terminal = parsed.has("--tty");
-    p.console_size = None;
+    let container_spec = c.spec()?;
+    let mut p = container_spec
+        .process()
+        .clone()
+        .context("the container's spec has no process")?;
+    p.set_args(Some(command.to_vec()));
+    p.set_terminal(Some(parsed.has("--tty")));
+    p.set_console_size(None);
+    let mut env = p.env().clone().unwrap_or_default();
     for kv in parsed.values("--env") {
         let key = kv.split('=').next().unwrap_or(kv);
-        p.env.retain(|e| e.split('=').next() != Some(key));
-        p.env.push(kv.clone());
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
     }
+    p.set_env(Some(env));
     if let Some(cwd) = parsed.value("--cwd") {
         if !cwd.starts_with('/') {
             bail!("--cwd {cwd:?} is not an absolute path");
         }
-        p.cwd = cwd.into();
+        p.set_cwd(cwd.into());
     }
-    if let Some(user) = parsed.value("--user") {
-        let (uid, gid) = user.split_once(':').unwrap_or((user, ""));
-        p.user.uid = uid
-            .parse()
-            .with_context(|| format!("--user {user:?}: a numeric UID[:GID] is needed"))?;
+    let user = p.user_mut();
+    if let Some(spelled) = parsed.value("--user") {
+        let (uid, gid) = spelled.split_once(':').unwrap_or((spelled, ""));
+        let bad = || format!("--user {spelled:?}: a numeric UID[:GID] is needed");
+        user.set_uid(uid.parse().with_context(bad)?);
         if !gid.is_empty() {
-            p.user.gid = gid
-                .parse()
-                .with_context(|| format!("--user {user:?}: a numeric UID[:GID] is needed"))?;
+            user.set_gid(gid.parse().with_context(bad)?);
         }
     }
+    let mut gids = user.additional_gids().clone().unwrap_or_default();
     for g in parsed.values("--additional-gids") {
-        let gid = g
-            .parse()
-            .with_context(|| format!("--additional-gids {g:?}"))?;
-        p.user.additional_gids.push(gid);
+        gids.push(
+            g.parse()
+                .with_context(|| format!("--additional-gids {g:?}"))?,
+        );
     }
-    if let Some(caps) = p.capabilities.as_mut() {
-        for cap in parsed.values("--cap") {
-            for set in [&mut caps.bounding, &mut caps.effective, &mut caps.permitted] {
-                if !set.contains(cap) {
-                    set.push(cap.clone());
-                }
-            }
+    user.set_additional_gids(Some(gids).filter(|g| !g.is_empty()));
+    if let Some(mut caps) = p.capabilities().clone() {
+        for name in parsed.values("--cap") {
+            let cap = parse_capability(name)?;
+            let add = |set: &Option<Capabilities>| {
+                let mut set = set.clone().unwrap_or_default();
+                set.insert(cap);
+                Some(set)
+            };
+            let (b, e, pm) = (
+                add(caps.bounding()),
+                add(caps.effective()),
+                add(caps.permitted()),
+            );
+            caps.set_bounding(b).set_effective(e).set_permitted(pm);
         }
+        p.set_capabilities(Some(caps));
     }
     if parsed.has("--no-new-privs") {
-        p.no_new_privileges = true;
+        p.set_no_new_privileges(Some(true));
     }
     Ok(p)
+}
+
+/// A capability by its runc spelling (`CAP_NET_ADMIN`, case-insensitive).
+fn parse_capability(name: &str) -> anyhow::Result<Capability> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    bare.parse()
+        .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))
 }

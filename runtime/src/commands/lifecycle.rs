@@ -1,7 +1,7 @@
 //! The [`Lifecycle`]s behind `hull create` (the sandbox process) and
 //! `hull run`, with the spec's hooks at their steps (see [`super::hooks`]).
 
-use runtime::bundle::spec::Spec;
+use runtime::bundle::spec::Hooks;
 use runtime::host::hooks::HookKind;
 use runtime::process::sync::Notifier;
 use runtime::sandbox::run::Lifecycle;
@@ -14,13 +14,13 @@ use crate::Global;
 /// The sandbox process of `hull create`: once the container exists and the
 /// create hooks ran, it tells its creator and waits for `hull start`.
 pub struct Detached<'a> {
-    pub spec: &'a Spec,
+    pub hooks: &'a Hooks,
     pub notifier: &'a mut Notifier,
 }
 
 impl Lifecycle for Detached<'_> {
     fn created(&mut self, sandbox: &Sandbox) -> Result<(), String> {
-        hooks::run_create_hooks(self.spec, sandbox.store(), sandbox.id())?;
+        hooks::run_create_hooks(self.hooks, sandbox.store(), sandbox.id())?;
         self.notifier.ready();
         Ok(())
     }
@@ -38,13 +38,13 @@ impl Lifecycle for Detached<'_> {
 /// the state at the start is kept for `poststop` after the teardown.
 pub struct Foreground<'a> {
     pub global: &'a Global,
-    pub spec: &'a Spec,
+    pub hooks: &'a Hooks,
     pub last_state: Option<ContainerState>,
 }
 
 impl Lifecycle for Foreground<'_> {
     fn created(&mut self, sandbox: &Sandbox) -> Result<(), String> {
-        hooks::run_create_hooks(self.spec, sandbox.store(), sandbox.id())
+        hooks::run_create_hooks(self.hooks, sandbox.store(), sandbox.id())
     }
 
     fn starting(&mut self, sandbox: &Sandbox) -> Result<(), String> {
@@ -52,12 +52,12 @@ impl Lifecycle for Foreground<'_> {
             .store()
             .load(sandbox.id())
             .map_err(|e| e.to_string())?;
-        hooks::run_spec(self.spec, HookKind::StartContainer, &state)
+        hooks::run_spec(self.hooks, HookKind::StartContainer, &state)
     }
 
     fn started(&mut self, sandbox: &Sandbox) {
         if let Ok(state) = sandbox.store().load(sandbox.id()) {
-            hooks::warn_all(self.global, self.spec, HookKind::Poststart, &state);
+            hooks::warn_all(self.global, self.hooks, HookKind::Poststart, &state);
             self.last_state = Some(state);
         }
     }

@@ -105,6 +105,9 @@ pub fn main(global: &Global, args: &[String], child: Option<&mut Notifier>) -> a
         return create_and_start(global, &args);
     }
     let bundle = Bundle::load(&args.bundle)?;
+    for w in &bundle.warnings {
+        global.warn(w);
+    }
     let defaults = VmDefaults {
         mem_mib: args.mem_mib,
         cpus: args.cpus,
@@ -117,13 +120,13 @@ pub fn main(global: &Global, args: &[String], child: Option<&mut Notifier>) -> a
     };
     let mut lifecycle = Foreground {
         global,
-        spec: &bundle.spec,
+        hooks: &bundle.hooks,
         last_state: None,
     };
     let outcome = run::run_with(&opts, &bundle, HostStdio::inherit()?, &mut lifecycle)?;
     if let Some(mut state) = lifecycle.last_state.take() {
         state.status = runtime::state::ContainerStatus::Stopped;
-        hooks::warn_all(global, &bundle.spec, HookKind::Poststop, &state);
+        hooks::warn_all(global, &bundle.hooks, HookKind::Poststop, &state);
     }
     if args.timings {
         eprintln!("{}", outcome.timings.to_json());

@@ -78,7 +78,7 @@ fn resources(parsed: &Parsed) -> anyhow::Result<LinuxResources> {
                 text =
                     std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
             }
-            serde_json::from_str(&text).context("invalid resources JSON")?
+            runtime::bundle::spec::resources::parse(&text).context("invalid resources JSON")?
         }
         None => LinuxResources::default(),
     };

@@ -45,9 +45,9 @@ pub fn exec(
     on_started: impl FnOnce(),
 ) -> Result<ExitStatus, ExecError> {
     let (id, eid) = (opts.container_id, opts.exec_id);
-    let terminal = process.terminal;
-    if terminal && process.console_size.is_none() {
-        process.console_size = tty::window_size(&stdio.stdout);
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal {
+        crate::bundle::spec::default_console_size(&mut process, tty::window_size(&stdio.stdout));
     }
     let (client, _) = Client::connect(opts.vsock)?;
     let control = Arc::new(Mutex::new(client));

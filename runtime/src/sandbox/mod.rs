@@ -235,9 +235,11 @@ impl Sandbox {
         let mut record = ContainerState::new(&config.id, bundle, pid, socket.clone())?;
         record.hull.foreground = !config.detached;
         store.save(&record)?;
+        store.save_spec(&config.id, &bundle.spec)?;
         let mut cgroup = HostCgroup::default();
-        let linux = bundle.spec.linux.as_ref();
-        if let Some(path) = linux.and_then(|l| l.cgroups_path.as_deref()) {
+        let linux = bundle.spec.linux().as_ref();
+        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+        if let Some(path) = cgroups_path.and_then(|p| p.to_str()) {
             let joined = crate::host::cgroups::Cgroup::join(
                 Some(path),
                 &config.id,
@@ -252,8 +254,8 @@ impl Sandbox {
             })?;
         }
         // The VMM, spawned from this thread, is then in the namespace too.
-        if let Some(netns) = bundle.spec.network_namespace_path() {
-            crate::host::netns::enter_netns(Path::new(netns))?;
+        if let Some(netns) = crate::bundle::spec::network_namespace_path(&bundle.spec) {
+            crate::host::netns::enter_netns(netns)?;
         }
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
@@ -425,7 +427,9 @@ mod tests {
     fn bundle(dir: &TempDir) -> Bundle {
         std::fs::create_dir(dir.path().join("rootfs")).unwrap();
         let spec =
-            serde_json::from_str(r#"{"process":{"args":["x"]},"root":{"path":"rootfs"}}"#).unwrap();
+            crate::bundle::spec::parse(br#"{"process":{"args":["x"]},"root":{"path":"rootfs"}}"#)
+                .unwrap()
+                .spec;
         Bundle::from_spec(dir.path().to_path_buf(), spec).unwrap()
     }
 

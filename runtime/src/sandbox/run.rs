@@ -219,8 +219,8 @@ pub fn run_with(
     let stdin = stdio.stdin.is_some();
 
     let mut config = bundle.container_config(&id);
-    if terminal && config.process.console_size.is_none() {
-        config.process.console_size = tty::window_size(&stdio.stdout);
+    if let (true, Some(process)) = (terminal, config.spec.process_mut()) {
+        crate::bundle::spec::default_console_size(process, tty::window_size(&stdio.stdout));
     }
     let created = sandbox.lock_control().create(&id, &config, stdin);
     created.map_err(|e| router.fail(sandbox.explain(e)))?;

@@ -200,7 +200,7 @@ impl Share {
     pub fn add_container(&mut self, id: &str, bundle: &Bundle) -> Result<(), ShareError> {
         let base = self.dir.join(id);
         self.mkdir(base.clone())?;
-        let readonly_root = bundle.spec.root.as_ref().is_some_and(|r| r.readonly);
+        let readonly_root = bundle.readonly_root();
         self.bind_into(&bundle.rootfs, base.join("rootfs"), true, readonly_root)?;
         if bundle.host_binds.is_empty() {
             return Ok(());

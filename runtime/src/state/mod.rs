@@ -31,6 +31,8 @@ use crate::bundle::Bundle;
 pub const STATE_FILE: &str = "state.json";
 /// The lock file guarding it.
 pub const LOCK_FILE: &str = "state.lock";
+/// The spec a container was created with (see [`StateStore::save_spec`]).
+pub const SPEC_FILE: &str = "config.json";
 /// The runtime-spec version hull implements (and reports when a bundle's
 /// `config.json` names none).
 pub const OCI_VERSION: &str = "1.2.0";
@@ -134,17 +136,16 @@ impl ContainerState {
             .and_then(|s| s.ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH)))
             .map_err(|source| StateError::Proc { pid, source })?;
         Ok(Self {
-            oci_version: bundle
-                .spec
-                .oci_version
-                .clone()
+            oci_version: Some(bundle.spec.version())
+                .filter(|v| !v.is_empty())
+                .cloned()
                 .unwrap_or_else(|| OCI_VERSION.into()),
             id: id.into(),
             status: ContainerStatus::Creating,
             pid,
             bundle: bundle.dir.clone(),
             rootfs: bundle.rootfs.clone(),
-            annotations: bundle.spec.annotations.clone(),
+            annotations: crate::bundle::spec::annotations(&bundle.spec),
             created: time::rfc3339_nanos(std::time::SystemTime::now()),
             hull: Private {
                 sandbox_start_time: stat.start_time,

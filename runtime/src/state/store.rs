@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use agent_protocol::container::valid_id;
 
 use super::file::{write_atomic, FileLock, LockKind};
-use super::{ContainerState, ContainerStatus, StateError, LOCK_FILE, STATE_FILE};
+use super::{ContainerState, ContainerStatus, StateError, LOCK_FILE, SPEC_FILE, STATE_FILE};
 
 /// The containers under one state root.
 #[derive(Debug, Clone)]
@@ -62,6 +62,32 @@ impl StateStore {
     pub fn save(&self, state: &ContainerState) -> Result<(), StateError> {
         let (dir, _lock) = self.lock(&state.id, LockKind::Exclusive)?;
         write(&dir, state)
+    }
+
+    /// Keeps the spec `id` was created with (`config.json` in its state
+    /// directory): later commands (`start`'s hooks, `exec`'s defaults,
+    /// `delete`'s poststop hooks) use it, so editing the bundle after
+    /// `create` does not change the container, as with runc.
+    pub fn save_spec(&self, id: &str, spec: &oci_spec::runtime::Spec) -> Result<(), StateError> {
+        let (dir, _lock) = self.lock(id, LockKind::Exclusive)?;
+        let path = dir.join(SPEC_FILE);
+        let bytes = serde_json::to_vec(spec).map_err(|source| StateError::Malformed {
+            path: path.clone(),
+            source,
+        })?;
+        super::file::write_atomic(&path, &bytes)
+            .map_err(|source| StateError::Write { path, source })
+    }
+
+    /// The spec kept by [`StateStore::save_spec`].
+    pub fn load_spec(&self, id: &str) -> Result<oci_spec::runtime::Spec, StateError> {
+        let (dir, _lock) = self.lock(id, LockKind::Shared)?;
+        let path = dir.join(SPEC_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| StateError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Malformed { path, source })
     }
 
     /// Read, change and write back the state of `id`, all under one

@@ -115,7 +115,7 @@ fn serve_control(mut conn: UnixStream, shared: &Shared, mode: &str) {
     while let Ok(Some(req)) = wire::recv::<Request>(&mut conn) {
         let answer = match req {
             Request::Hello { version } => wire::answer_hello(version, &ready()),
-            Request::Create { config, .. } if config.process.args[0] == "missing-binary" => {
+            Request::Create { config, .. } if args(&config)[0] == "missing-binary" => {
                 Response::error(
                     ErrorCode::CreateFailed,
                     "executable file not found in $PATH: missing-binary",
@@ -127,8 +127,8 @@ fn serve_control(mut conn: UnixStream, shared: &Shared, mode: &str) {
                 ..
             } => {
                 assert_eq!(
-                    config.rootfs,
-                    format!("{SHARE_MOUNT}/{container_id}/rootfs")
+                    config.rootfs(),
+                    Path::new(&format!("{SHARE_MOUNT}/{container_id}/rootfs"))
                 );
                 shared.0.lock().unwrap().config = Some(*config);
                 Response::Created { pid: 1 }
@@ -214,15 +214,27 @@ fn copy(mut from: impl Read + Send + 'static, to: UnixStream) -> JoinHandle<()> 
     })
 }
 
+/// The init's argv.
+fn args(config: &ContainerConfig) -> Vec<String> {
+    config
+        .process()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default()
+}
+
 fn start(shared: &Shared) {
     let mut agent = shared.0.lock().unwrap();
     let config = agent.config.clone().unwrap();
-    let p = &config.process;
-    let mut child: Child = Command::new(&p.args[0])
-        .args(&p.args[1..])
-        .current_dir(host_path(&agent.share, &config.rootfs))
+    let args = args(&config);
+    let env = config
+        .process()
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default();
+    let mut child: Child = Command::new(&args[0])
+        .args(&args[1..])
+        .current_dir(host_path(&agent.share, &config.rootfs().to_string_lossy()))
         .env_clear()
-        .envs(p.env.iter().filter_map(|e| e.split_once('=')))
+        .envs(env.iter().filter_map(|e| e.split_once('=')))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

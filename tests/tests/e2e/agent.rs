@@ -76,14 +76,15 @@ fn read_all(mut s: UnixStream) -> std::thread::JoinHandle<String> {
 
 fn config(id: &str, args: &[&str]) -> ContainerConfig {
     let process: Process = serde_json::from_value(serde_json::json!({
-        "args": args, "env": ["PATH=/bin"]
+        "args": args, "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}
     }))
     .expect("process");
-    serde_json::from_value(serde_json::json!({
-        "rootfs": format!("{SHARE_MOUNT}/{id}/rootfs"),
+    serde_json::from_value(serde_json::json!({"spec": {
+        "ociVersion": "1.2.0",
+        "root": {"path": format!("{SHARE_MOUNT}/{id}/rootfs")},
         "process": process,
         "hostname": "agent-test"
-    }))
+    }}))
     .expect("config")
 }
 
@@ -334,11 +335,14 @@ fn terminal_mode_uses_a_guest_pty_that_follows_resizes() {
             "[ -t 0 ] && echo is-a-tty; stty size; read x; stty size",
         ],
     );
-    cfg.process.terminal = true;
-    cfg.process.console_size = Some(agent_protocol::container::WindowSize {
-        rows: 30,
-        cols: 100,
-    });
+    let size = oci_spec::runtime::BoxBuilder::default()
+        .height(30u64)
+        .width(100u64)
+        .build()
+        .expect("console size");
+    let process = cfg.spec.process_mut().as_mut().expect("process");
+    process.set_terminal(Some(true));
+    process.set_console_size(Some(size));
     let created = ctl.ask(Request::Create {
         container_id: "t".into(),
         config: Box::new(cfg),

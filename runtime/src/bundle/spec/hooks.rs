@@ -1,11 +1,9 @@
 //! The spec's `hooks` object: programs the runtime runs on the host at fixed
 //! points of the container's lifecycle (see `host::hooks` for running them).
-//! Each hook is checked while parsing: `path` must be absolute and a
+//! Each hook is checked when the spec is loaded: `path` must be absolute and a
 //! `timeout`, when given, must be positive.
 
 use std::fmt;
-
-use serde::{Deserialize, Deserializer};
 
 /// The lifecycle points at which hooks run, by their OCI names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,21 +55,14 @@ impl fmt::Display for HookKind {
     }
 }
 
-/// `hooks`: every list in the order the spec gives it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// `hooks`: every list in the order the spec gives it, each hook checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hooks {
-    #[serde(default, deserialize_with = "nullable")]
     pub prestart: Vec<Hook>,
-    #[serde(default, deserialize_with = "nullable")]
     pub create_runtime: Vec<Hook>,
-    #[serde(default, deserialize_with = "nullable")]
     pub create_container: Vec<Hook>,
-    #[serde(default, deserialize_with = "nullable")]
     pub start_container: Vec<Hook>,
-    #[serde(default, deserialize_with = "nullable")]
     pub poststart: Vec<Hook>,
-    #[serde(default, deserialize_with = "nullable")]
     pub poststop: Vec<Hook>,
 }
 
@@ -87,11 +78,30 @@ impl Hooks {
             HookKind::Poststop => &self.poststop,
         }
     }
+
+    /// The spec's `hooks` (none when absent), each checked.
+    pub fn from_spec(hooks: Option<&oci_spec::runtime::Hooks>) -> Result<Self, String> {
+        let Some(h) = hooks else {
+            return Ok(Self::default());
+        };
+        let list = |l: &Option<Vec<oci_spec::runtime::Hook>>| -> Result<Vec<Hook>, String> {
+            l.iter().flatten().map(Hook::try_from).collect()
+        };
+        #[allow(deprecated)] // runc still runs `prestart`, and so does hull.
+        let prestart = list(h.prestart())?;
+        Ok(Self {
+            prestart,
+            create_runtime: list(h.create_runtime())?,
+            create_container: list(h.create_container())?,
+            start_container: list(h.start_container())?,
+            poststart: list(h.poststart())?,
+            poststop: list(h.poststop())?,
+        })
+    }
 }
 
-/// One hook, validated.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "RawHook")]
+/// One hook, checked: `path` absolute, `timeout` positive.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hook {
     /// Absolute path of the program, executed as is (no `$PATH` lookup).
     pub path: String,
@@ -103,46 +113,30 @@ pub struct Hook {
     pub timeout_secs: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct RawHook {
-    path: String,
-    #[serde(default)]
-    args: Option<Vec<String>>,
-    #[serde(default)]
-    env: Option<Vec<String>>,
-    #[serde(default)]
-    timeout: Option<i64>,
-}
-
-impl TryFrom<RawHook> for Hook {
+impl TryFrom<&oci_spec::runtime::Hook> for Hook {
     type Error = String;
 
-    fn try_from(raw: RawHook) -> Result<Self, String> {
-        if !raw.path.starts_with('/') {
-            return Err(format!("hook path {:?} is not an absolute path", raw.path));
+    fn try_from(raw: &oci_spec::runtime::Hook) -> Result<Self, String> {
+        let path = raw.path().to_string_lossy().into_owned();
+        if !path.starts_with('/') {
+            return Err(format!("hook path {path:?} is not an absolute path"));
         }
-        let timeout_secs = match raw.timeout {
+        let timeout_secs = match raw.timeout() {
             None => None,
             Some(t) if t > 0 => Some(t.unsigned_abs()),
             Some(t) => {
                 return Err(format!(
-                    "hook {}: timeout {t} must be greater than zero",
-                    raw.path
+                    "hook {path}: timeout {t} must be greater than zero"
                 ))
             }
         };
         Ok(Hook {
-            path: raw.path,
-            args: raw.args.unwrap_or_default(),
-            env: raw.env.unwrap_or_default(),
+            path,
+            args: raw.args().clone().unwrap_or_default(),
+            env: raw.env().clone().unwrap_or_default(),
             timeout_secs,
         })
     }
-}
-
-/// A list that may also be `null`.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -150,7 +144,9 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<Hooks, String> {
-        serde_json::from_str(json).map_err(|e| e.to_string())
+        let raw: oci_spec::runtime::Hooks =
+            serde_json::from_str(json).map_err(|e| e.to_string())?;
+        Hooks::from_spec(Some(&raw))
     }
 
     #[test]

@@ -1,56 +1,67 @@
-//! `linux.resources`: the parts hull applies (memory limit, CPU bandwidth,
-//! shares and set, pids limit). Every other field (`devices`, `blockIO`,
-//! `hugepageLimits`, `network`, `rdma`, `unified`, …) is tolerated and
-//! ignored. `host::resources` turns these into the VM's size and the guest
-//! cgroup's limits.
+//! `linux.resources` as hull's host side uses it: the memory limit, CPU
+//! bandwidth, shares and set, and pids limit, taken from `oci-spec`'s
+//! model. `host::resources` turns these into the VM's size and the guest
+//! cgroup's limits. The other fields go to the guest in the spec itself
+//! (`devices`) or are refused by [`super::support`].
 
-use serde::Deserialize;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinuxResources {
-    #[serde(default)]
     pub memory: Option<Memory>,
-    #[serde(default)]
     pub cpu: Option<Cpu>,
-    #[serde(default)]
     pub pids: Option<Pids>,
 }
 
 /// `memory`, in bytes; `-1` means unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Memory {
-    #[serde(default)]
     pub limit: Option<i64>,
-    #[serde(default)]
     pub reservation: Option<i64>,
-    #[serde(default)]
     pub swap: Option<i64>,
 }
 
 /// `cpu`: CFS bandwidth (`quota` per `period`, microseconds), relative
 /// `shares`, and the cpuset (`cpus`, `mems`, list syntax like `0-3,7`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cpu {
-    #[serde(default)]
     pub shares: Option<u64>,
-    #[serde(default)]
     pub quota: Option<i64>,
-    #[serde(default)]
     pub period: Option<u64>,
-    #[serde(default)]
     pub cpus: Option<String>,
-    #[serde(default)]
     pub mems: Option<String>,
 }
 
 /// `pids`: `limit` ≤ 0 means unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pids {
-    #[serde(default)]
     pub limit: Option<i64>,
+}
+
+impl From<&oci_spec::runtime::LinuxResources> for LinuxResources {
+    fn from(r: &oci_spec::runtime::LinuxResources) -> Self {
+        LinuxResources {
+            memory: r.memory().as_ref().map(|m| Memory {
+                limit: m.limit(),
+                reservation: m.reservation(),
+                swap: m.swap(),
+            }),
+            cpu: r.cpu().as_ref().map(|c| Cpu {
+                shares: c.shares(),
+                quota: c.quota(),
+                period: c.period(),
+                cpus: c.cpus().clone(),
+                mems: c.mems().clone(),
+            }),
+            pids: r.pids().as_ref().map(|p| Pids {
+                limit: Some(p.limit()),
+            }),
+        }
+    }
+}
+
+/// Parses a `linux.resources` object (as `hull update -r` reads it).
+pub fn parse(json: &str) -> Result<LinuxResources, serde_json::Error> {
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_str(json)?;
+    Ok(LinuxResources::from(&r))
 }
 
 #[cfg(test)]
@@ -59,7 +70,7 @@ mod tests {
 
     #[test]
     fn a_docker_style_resources_object_parses() {
-        let r: LinuxResources = serde_json::from_str(
+        let r: LinuxResources = parse(
             r#"{
                 "devices": [{"allow": false, "access": "rwm"}],
                 "memory": {"limit": 536870912, "swap": 1073741824, "kernel": -1},
@@ -84,8 +95,7 @@ mod tests {
     #[test]
     fn empty_and_null_fields_parse() {
         let r: LinuxResources =
-            serde_json::from_str(r#"{"memory": {"limit": null}, "cpu": {}, "pids": null}"#)
-                .unwrap();
+            parse(r#"{"memory": {"limit": null}, "cpu": {}, "pids": null}"#).unwrap();
         assert_eq!(r.memory.unwrap().limit, None);
         assert_eq!(r.cpu.unwrap(), Cpu::default());
         assert!(r.pids.is_none());

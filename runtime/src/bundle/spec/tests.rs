@@ -1,7 +1,9 @@
 use super::*;
 
 fn spec(json: &str) -> Result<Spec, String> {
-    serde_json::from_str(json).map_err(|e| e.to_string())
+    parse(json.as_bytes())
+        .map(|p| p.spec)
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -13,46 +15,48 @@ fn the_network_namespace_path_is_found() {
         ]}}"#,
     )
     .unwrap();
-    assert_eq!(s.network_namespace_path(), Some("/var/run/netns/cni-1"));
-    let linux = s.linux.as_ref().unwrap();
-    assert_eq!(linux.namespace_path("pid"), None);
-    assert_eq!(linux.namespace_path("ipc"), None);
+    assert_eq!(
+        network_namespace_path(&s),
+        Some(Path::new("/var/run/netns/cni-1"))
+    );
+    assert_eq!(namespace_path(&s, LinuxNamespaceType::Pid), None);
+    assert_eq!(namespace_path(&s, LinuxNamespaceType::Ipc), None);
     for json in [
         r#"{}"#,
         r#"{"linux": {}}"#,
         r#"{"linux": {"namespaces": [{"type": "network"}]}}"#,
         r#"{"linux": {"namespaces": [{"type": "network", "path": ""}]}}"#,
     ] {
-        assert_eq!(spec(json).unwrap().network_namespace_path(), None, "{json}");
+        assert_eq!(network_namespace_path(&spec(json).unwrap()), None, "{json}");
     }
 }
 
 #[test]
-fn hooks_cgroups_path_and_resources_parse() {
-    let s = spec(
-        r#"{
-            "hooks": {"poststop": [{"path": "/bin/cleanup", "args": ["cleanup", "-v"]}]},
-            "linux": {
-                "cgroupsPath": "system.slice:docker:abc",
-                "resources": {"memory": {"limit": 1048576}, "pids": {"limit": 10}}
-            }
-        }"#,
+fn unknown_fields_are_named_and_known_ones_are_not() {
+    let p = parse(
+        br#"{"ociVersion": "1.2.0", "futureField": 1, "hostname": null,
+             "process": {"args": ["x"], "cwd": "/", "user": {"uid": 0, "gid": 0, "shoeSize": 9}},
+             "mounts": [{"destination": "/a", "bogus": true}],
+             "linux": {"namespaces": [{"type": "pid"}], "sysctl": {"a.b": "1"}}}"#,
     )
     .unwrap();
-    assert_eq!(s.hooks(HookKind::Poststop)[0].args, ["cleanup", "-v"]);
-    assert!(s.hooks(HookKind::Prestart).is_empty());
-    let linux = s.linux.unwrap();
     assert_eq!(
-        linux.cgroups_path.as_deref(),
-        Some("system.slice:docker:abc")
+        p.unknown_fields,
+        ["futureField", "mounts[0].bogus", "process.user.shoeSize"]
     );
-    let resources = linux.resources.unwrap();
-    assert_eq!(resources.memory.unwrap().limit, Some(1 << 20));
-    assert!(spec("{}").unwrap().hooks(HookKind::Poststop).is_empty());
 }
 
 #[test]
-fn an_invalid_hook_fails_the_whole_spec() {
-    let e = spec(r#"{"hooks": {"createRuntime": [{"path": "relative"}]}}"#).unwrap_err();
-    assert!(e.contains("not an absolute path"), "{e}");
+fn a_missing_user_and_cwd_take_go_and_hull_defaults() {
+    let s = spec(r#"{"process": {"args": ["x"]}}"#).unwrap();
+    let p = s.process().as_ref().unwrap();
+    assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+    assert_eq!(p.cwd(), Path::new("/"));
+}
+
+#[test]
+fn malformed_values_are_errors() {
+    assert!(spec(r#"{"process": {"args": "not-a-list"}}"#).is_err());
+    let e = spec(r#"{"process": {"capabilities": {"bounding": ["CAP_NOPE"]}}}"#).unwrap_err();
+    assert!(e.contains("CAP_NOPE") || e.contains("unknown"), "{e}");
 }

@@ -6,7 +6,7 @@ const DEFAULTS: VmDefaults = VmDefaults {
 };
 
 fn res(json: &str) -> LinuxResources {
-    serde_json::from_str(json).unwrap()
+    crate::bundle::spec::resources::parse(json).unwrap()
 }
 
 fn size(json: &str) -> Result<(u32, u32), ResourceError> {

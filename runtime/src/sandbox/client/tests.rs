@@ -56,10 +56,13 @@ fn hello_then_typed_calls() {
         })
     });
     assert_eq!(client.hello().unwrap(), ready());
-    let config: ContainerConfig =
-        serde_json::from_str(r#"{"rootfs":"/r","process":{"args":["x"]}}"#).unwrap();
+    let config: ContainerConfig = serde_json::from_str(
+        r#"{"spec":{"root":{"path":"/r"},"process":{"args":["x"],"cwd":"/","user":{}}}}"#,
+    )
+    .unwrap();
     assert_eq!(client.create("c", &config, true).unwrap(), 7);
-    assert_eq!(client.exec("c", "e", &config.process, false).unwrap(), 7);
+    let process = config.process().unwrap();
+    assert_eq!(client.exec("c", "e", process, false).unwrap(), 7);
     client.start("c", None).unwrap();
     client.signal("c", Some("e"), 15, false).unwrap();
     let size = WindowSize { rows: 2, cols: 3 };
@@ -121,8 +124,10 @@ fn agent_errors_carry_the_agents_message() {
             "executable file not found in $PATH: foo",
         ))
     });
-    let config: ContainerConfig =
-        serde_json::from_str(r#"{"rootfs":"/r","process":{"args":["foo"]}}"#).unwrap();
+    let config: ContainerConfig = serde_json::from_str(
+        r#"{"spec":{"root":{"path":"/r"},"process":{"args":["foo"],"cwd":"/","user":{}}}}"#,
+    )
+    .unwrap();
     let e = client.create("c", &config, false).unwrap_err();
     assert!(matches!(
         e,
