@@ -22,7 +22,10 @@ const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
 type Result<T> = std::result::Result<T, SeccompError>;
 
 /// Compiles an OCI seccomp profile (see the module docs for the semantics).
-/// Runs in the agent, before any fork; the result is handed to [`super::install`].
+/// Runs in the agent (in the guest, so libseccomp probes the kernel that will
+/// run the filter), before any fork; the result is handed to
+/// [`super::install`]. Unknown syscall names are logged on the console and
+/// listed in [`Program::skipped`].
 pub fn compile(profile: &LinuxSeccomp) -> Result<Program> {
     if profile.listener_path().is_some() {
         return Err(unsupported(
@@ -59,6 +62,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program> {
         )?;
     }
     let mut program = Program::from_bpf_bytes(&export(&ctx)?, flags)?;
+    if !skipped.is_empty() {
+        // As runc: a name this libseccomp does not know is not an error.
+        crate::console::log(&format!(
+            "hull-agent: seccomp: unknown syscalls skipped: {}",
+            skipped.join(", ")
+        ));
+    }
     program.skipped = skipped;
     Ok(program)
 }

@@ -17,7 +17,8 @@
 //!   native architecture is always there. Syscalls arriving under any other
 //!   architecture kill the thread (libseccomp's default bad-arch action).
 //! - `syscalls[].names`: a name libseccomp does not know is skipped and
-//!   reported ([`Program::skipped`]), as runc skips it with a warning. An
+//!   logged on the console and listed in [`Program::skipped`], as runc skips
+//!   it with a warning. An
 //!   empty `names` list is refused (the spec requires one entry).
 //! - A rule whose action (with its errno) equals the default action is
 //!   skipped: it would change nothing, and libseccomp refuses it.
