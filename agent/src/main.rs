@@ -16,6 +16,7 @@ mod mounts;
 mod power;
 mod pty;
 mod reaper;
+mod seccomp;
 mod switch_root;
 mod virtio;
 mod vsock;

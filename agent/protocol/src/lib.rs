@@ -10,6 +10,7 @@ pub const PROTOCOL_VERSION: u32 = 2;
 
 pub mod container;
 pub mod fdpass;
+pub mod seccomp;
 
 /// virtio-fs tag of the sandbox's shared directory (container rootfs and
 /// bind-mount sources live under it).
