@@ -251,3 +251,9 @@ pub fn can_load() -> bool {
     };
     load_once(&[mov_r0_1, exit], None).is_ok()
 }
+
+/// Loads the program into the kernel (its verifier) and drops it (tests).
+#[cfg(test)]
+pub fn verify(prog: &[BpfInsn]) -> Result<(), DevicesError> {
+    load(prog).map(drop)
+}

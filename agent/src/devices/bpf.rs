@@ -184,7 +184,7 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Result<Vec<BpfInsn>, DevicesError
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::interp;
     use super::super::rules::{self, ACC_MKNOD, ACC_READ, ACC_WRITE, DEV_BLOCK, DEV_CHAR};
     use super::super::with_runc_defaults;
@@ -193,7 +193,7 @@ mod tests {
     const KINDS: [u32; 3] = [DEV_BLOCK, DEV_CHAR, 3];
     const NUMBERS: [u32; 6] = [0, 1, 3, 5, 136, u32::MAX];
 
-    fn engine_rules(config: &str) -> Vec<LinuxDeviceCgroup> {
+    pub fn engine_rules(config: &str) -> Vec<LinuxDeviceCgroup> {
         let spec: oci_spec::runtime::Spec = serde_json::from_str(config).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         let resources = linux.resources().as_ref().unwrap();
@@ -280,7 +280,7 @@ mod tests {
         check(&with_runc_defaults(&[], &containerd).1);
     }
 
-    fn from_json(json: &str) -> Vec<LinuxDeviceCgroup> {
+    pub fn from_json(json: &str) -> Vec<LinuxDeviceCgroup> {
         serde_json::from_str(json).unwrap()
     }
 
@@ -315,7 +315,7 @@ mod tests {
     }
 
     /// A small deterministic generator (xorshift) of rule lists.
-    fn random_rules(seed: &mut u64, count: usize) -> Vec<LinuxDeviceCgroup> {
+    pub fn random_rules(seed: &mut u64, count: usize) -> Vec<LinuxDeviceCgroup> {
         let mut next = |n: u64| {
             *seed ^= *seed << 13;
             *seed ^= *seed >> 7;

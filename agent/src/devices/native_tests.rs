@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 
-use super::attach::{attached, can_load};
+use super::attach::{attached, can_load, verify};
+use super::bpf::tests::{engine_rules, from_json, random_rules};
+use super::with_runc_defaults;
 use super::{attach, available_or_skip, compile};
 
 /// Where cgroup2 is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified`
@@ -156,4 +158,43 @@ fn program_denies_dev_null_writes_in_a_real_cgroup_and_is_replaced() {
     assert_eq!(second.len(), 1);
     assert_ne!(first, second);
     assert_eq!(probe_in(&cgroup.0, true), CHILD_OK, "statuses: see CHILD_*");
+}
+
+#[test]
+fn kernel_verifier_accepts_every_program() {
+    const TEST: &str = "kernel_verifier_accepts_every_program";
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !available_or_skip(
+        root && can_load(),
+        TEST,
+        "cannot load device programs (root, bpf)",
+    ) {
+        return;
+    }
+    let mut lists = vec![
+        Vec::new(),
+        from_json(r#"[{"allow":true,"access":"rwm"}]"#),
+        from_json(r#"[{"allow":false,"access":"rwm"}]"#),
+    ];
+    for config in [
+        include_str!("../../../tests/fixtures/engines/docker-config.json"),
+        include_str!("../../../tests/fixtures/engines/podman-config.json"),
+        include_str!("../../../tests/fixtures/engines/containerd-config.json"),
+    ] {
+        let rules = engine_rules(config);
+        lists.push(with_runc_defaults(&[], &rules).1);
+        lists.push(rules);
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1d;
+    lists.extend((0..50).map(|n| random_rules(&mut seed, n % 12)));
+    for rules in &lists {
+        let prog = compile(rules).unwrap();
+        if let Err(e) = verify(&prog) {
+            panic!(
+                "{e}; rules {:?}",
+                rules.iter().map(|r| r.to_string()).collect::<Vec<_>>()
+            );
+        }
+    }
 }
