@@ -8,6 +8,12 @@
 //! returns 0. Bits left at the end are denied. A catch-all `rwm` deny ends
 //! the walk (the rules before it are dead, and the verifier refuses
 //! unreachable instructions).
+//!
+//! Each test loads its field afresh from the context into a scratch
+//! register: had the program kept type, major and minor in registers, the
+//! verifier would learn their values on every matching path and carry them
+//! to the next rules, and its state count would explode (about 1000 rules
+//! already exceeded its limit of a million instructions processed).
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 
@@ -25,15 +31,18 @@ pub struct BpfInsn {
     pub imm: i32,
 }
 
-/// Rules compiled at most: about 8 instructions each, far under the
-/// kernel's limit of a million instructions.
-pub const MAX_RULES: usize = 65_536;
+/// Rules compiled at most. The verifier walks the program depth first and
+/// keeps each branch not taken for later, up to 8192
+/// (`BPF_COMPLEXITY_LIMIT_JMP_SEQ`); a rule leaves up to three behind. Real
+/// lists hold tens of rules.
+pub const MAX_RULES: usize = 2048;
 
 // Instruction classes, sizes, modes and operations (include/uapi/linux/bpf*.h).
 pub const CLASS_LDX: u8 = 0x01;
 pub const CLASS_ALU: u8 = 0x04;
 pub const CLASS_JMP: u8 = 0x05;
 pub const CLASS_JMP32: u8 = 0x06;
+pub const CLASS_ALU64: u8 = 0x07;
 pub const SIZE_W: u8 = 0x00;
 pub const MODE_MEM: u8 = 0x60;
 pub const SRC_K: u8 = 0x00;
@@ -46,13 +55,20 @@ pub const OP_JNE: u8 = 0x50;
 pub const OP_EXIT: u8 = 0x90;
 
 const R0: u8 = 0;
+/// The context on entry, then scratch.
 const R1: u8 = 1;
-/// Device type.
-const R_TYPE: u8 = 2;
 /// Access bits not decided yet.
 const R_PENDING: u8 = 3;
-const R_MAJOR: u8 = 4;
-const R_MINOR: u8 = 5;
+/// The context.
+const R_CTX: u8 = 6;
+
+/// Offsets of the context's fields, in bytes.
+const CTX_ACCESS_TYPE: i16 = 0;
+const CTX_MAJOR: i16 = 4;
+const CTX_MINOR: i16 = 8;
+/// The device type's bits of `access_type`.
+const TYPE_MASK: u32 = 0xffff;
+const ACCESS_SHIFT: u32 = 16;
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> BpfInsn {
     BpfInsn {
@@ -77,6 +93,10 @@ fn mov32_reg(dst: u8, src: u8) -> BpfInsn {
     insn(CLASS_ALU | OP_MOV | SRC_X, dst, src, 0, 0)
 }
 
+fn mov64_reg(dst: u8, src: u8) -> BpfInsn {
+    insn(CLASS_ALU64 | OP_MOV | SRC_X, dst, src, 0, 0)
+}
+
 /// `if (u32)dst op imm goto pc + 1 + off`.
 fn jmp32_imm(op: u8, dst: u8, imm: u32, off: i16) -> BpfInsn {
     insn(CLASS_JMP32 | op | SRC_K, dst, 0, off, imm as i32)
@@ -97,22 +117,28 @@ enum Step {
     Skip { op: u8, reg: u8, imm: u32 },
 }
 
+/// Skips the rule unless the scratch register holds `imm`.
+fn skip_unless_equal(imm: u32) -> Step {
+    Step::Skip {
+        op: OP_JNE,
+        reg: R1,
+        imm,
+    }
+}
+
 /// One rule's block, and whether it always returns (the rules before it
 /// can never run).
 fn block(rule: &Rule) -> (Vec<BpfInsn>, bool) {
     let mut steps = Vec::new();
-    let checks = [
-        (R_TYPE, rule.kind),
-        (R_MAJOR, rule.major),
-        (R_MINOR, rule.minor),
-    ];
-    for (reg, want) in checks {
-        if let Some(imm) = want {
-            steps.push(Step::Skip {
-                op: OP_JNE,
-                reg,
-                imm,
-            });
+    if let Some(kind) = rule.kind {
+        steps.push(Step::Insn(load_u32(R1, R_CTX, CTX_ACCESS_TYPE)));
+        steps.push(Step::Insn(alu32_imm(OP_AND, R1, TYPE_MASK)));
+        steps.push(skip_unless_equal(kind));
+    }
+    for (offset, want) in [(CTX_MAJOR, rule.major), (CTX_MINOR, rule.minor)] {
+        if let Some(number) = want {
+            steps.push(Step::Insn(load_u32(R1, R_CTX, offset)));
+            steps.push(skip_unless_equal(number));
         }
     }
     let ends = rule.is_catch_all() && !rule.allow && rule.access == ACC_ALL;
@@ -162,12 +188,9 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Result<Vec<BpfInsn>, DevicesError
         .map(|(i, r)| Rule::parse(i, r))
         .collect::<Result<Vec<_>, _>>()?;
     let mut prog = vec![
-        load_u32(R_TYPE, R1, 0),
-        mov32_reg(R_PENDING, R_TYPE),
-        alu32_imm(OP_RSH, R_PENDING, 16),
-        alu32_imm(OP_AND, R_TYPE, 0xffff),
-        load_u32(R_MAJOR, R1, 4),
-        load_u32(R_MINOR, R1, 8),
+        mov64_reg(R_CTX, R1),
+        load_u32(R_PENDING, R_CTX, CTX_ACCESS_TYPE),
+        alu32_imm(OP_RSH, R_PENDING, ACCESS_SHIFT),
         // Asking for nothing is not asking for something allowed.
         jmp32_imm(OP_JNE, R_PENDING, 0, 2),
     ];

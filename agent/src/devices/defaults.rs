@@ -97,7 +97,7 @@ mod tests {
         let fuse = char_device("/dev/fuse", 10, 229);
         let deny: LinuxDeviceCgroup =
             serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
-        let (devices, rules) = with_runc_defaults(&[tty, fuse], &[deny.clone()]);
+        let (devices, rules) = with_runc_defaults(&[tty, fuse], std::slice::from_ref(&deny));
         let paths: Vec<&Path> = devices.iter().map(|d| d.path().as_path()).collect();
         assert_eq!(
             paths,

@@ -58,9 +58,18 @@ pub fn run(prog: &[BpfInsn], access_type: u32, major: u32, minor: u32) -> u64 {
                 assert!(is_ctx[src], "load through a non-context pointer");
                 let addr = read(src) + i.off as u64;
                 let off = addr - CTX_ADDR;
-                assert!(off < CTX_SIZE_BYTES && off % 4 == 0, "bad ctx offset {off}");
+                assert!(
+                    off < CTX_SIZE_BYTES && off.is_multiple_of(4),
+                    "bad ctx offset {off}"
+                );
                 regs[dst] = Some(u64::from(ctx[off as usize / 4]));
                 is_ctx[dst] = false;
+            }
+            CLASS_ALU64 => {
+                // Only the context pointer's copy into a callee-saved register.
+                assert_eq!(i.code, CLASS_ALU64 | OP_MOV | SRC_X, "alu64 kind");
+                regs[dst] = Some(read(src));
+                is_ctx[dst] = is_ctx[src];
             }
             CLASS_ALU => {
                 let operand = if i.code & SRC_X != 0 {

@@ -17,7 +17,7 @@
 //! them, for ptys, `/dev/ptmx`, `/dev/net/tun` and mknod of any node. The
 //! default rules go *after* the spec's, so a spec cannot take them away.
 //!
-//! Rule semantics (the program's and [`rules::Rule::verdict`]'s): every
+//! Rule semantics (the program's, and the tests' reference `rules::verdict`): every
 //! access bit asked for (`r`, `w`, `m`) is decided by the last rule that
 //! matches the device (type, major, minor; `a` and a missing number match
 //! anything) and names that bit; the request is allowed when every bit is

@@ -10,6 +10,7 @@ use oci_spec::runtime::LinuxDeviceCgroup;
 
 use super::attach::{attached, can_load, verify};
 use super::bpf::tests::{engine_rules, from_json, random_rules};
+use super::bpf::MAX_RULES;
 use super::with_runc_defaults;
 use super::{attach, available_or_skip, compile};
 
@@ -197,4 +198,35 @@ fn kernel_verifier_accepts_every_program() {
             );
         }
     }
+}
+
+/// The most rules [`compile`] takes, each with every test (type, major,
+/// minor, partial access): the verifier keeps up to three pending branches
+/// per rule and refuses more than 8192.
+#[test]
+fn kernel_verifier_accepts_the_most_rules() {
+    const TEST: &str = "kernel_verifier_accepts_the_most_rules";
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !available_or_skip(
+        root && can_load(),
+        TEST,
+        "cannot load device programs (root, bpf)",
+    ) {
+        return;
+    }
+    let rules: Vec<LinuxDeviceCgroup> = (0..MAX_RULES)
+        .map(|i| {
+            let access = ["r", "w", "rw", "m"][i % 4];
+            let json = format!(
+                r#"{{"allow":{},"type":"c","major":{},"minor":{i},"access":"{access}"}}"#,
+                i % 3 != 0,
+                i % 300
+            );
+            serde_json::from_str(&json).unwrap()
+        })
+        .collect();
+    verify(&compile(&rules).unwrap()).unwrap();
+    let one_too_many = [rules.as_slice(), &rules[..1]].concat();
+    assert!(compile(&one_too_many).is_err());
 }
