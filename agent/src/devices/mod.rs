@@ -17,15 +17,21 @@
 //! them, for ptys, `/dev/ptmx`, `/dev/net/tun` and mknod of any node. The
 //! default rules go *after* the spec's, so a spec cannot take them away.
 //!
-//! Rule semantics (the program's, and the tests' reference `rules::verdict`): every
-//! access bit asked for (`r`, `w`, `m`) is decided by the last rule that
-//! matches the device (type, major, minor; `a` and a missing number match
-//! anything) and names that bit; the request is allowed when every bit is
-//! decided by an allow rule, denied otherwise — nothing matching means
-//! deny. So `deny a *:* rwm` at the head of a list (Docker, Podman) is the
-//! default, later allows punch holes, and a later deny wins over an earlier
-//! allow, also inside a wildcard (runc refuses that case, as cgroup v1 could
-//! not express it; a program can).
+//! As runc does, attach the program once the container's child has built
+//! its rootfs (runc sets cgroup resources at `procReady`): the child's
+//! mknod calls run inside the container's cgroup, so an earlier program
+//! without `m` for those nodes would refuse them.
+//!
+//! Rule semantics (the program's, and the tests' reference
+//! `rules::verdict`): every access bit asked for (`r`, `w`, `m`) is
+//! decided by the last rule that matches the device (type, major, minor;
+//! `a` and a missing number match anything) and names that bit; the
+//! request is allowed when every bit is decided by an allow rule, denied
+//! otherwise — nothing matching means deny. So `deny a *:* rwm` at the
+//! head of a list (Docker, Podman) is the default, later allows punch
+//! holes, and a later deny wins over an earlier allow, also inside a
+//! wildcard (runc refuses that case, as cgroup v1 could not express it; a
+//! program can). At most [`bpf::MAX_RULES`] rules (the verifier's limits).
 
 #![allow(dead_code)] // Wired into container creation by the lead.
 
