@@ -11,6 +11,7 @@
 mod console;
 mod container;
 mod control;
+mod devices;
 mod init;
 mod mounts;
 mod power;
