@@ -102,6 +102,9 @@ pub struct Resources {
     /// `memory.max` in bytes; [`MEMORY_UNLIMITED`] writes `max`.
     #[serde(default)]
     pub memory_max: Option<u64>,
+    /// `memory.low` in bytes (the spec's `memory.reservation`).
+    #[serde(default)]
+    pub memory_low: Option<u64>,
     /// The quota half of `cpu.max`, in µs per period; ≤ 0 writes `max`.
     #[serde(default)]
     pub cpu_quota: Option<i64>,

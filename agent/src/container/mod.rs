@@ -21,6 +21,7 @@ use sync::InitRequest;
 
 struct Container {
     config: ContainerConfig,
+    seccomp: Option<crate::seccomp::Program>,
     cgroup: String,
     init: Arc<Proc>,
     execs: HashMap<String, Arc<Proc>>,
@@ -74,6 +75,46 @@ fn apply_resources(cgroup: &str, resources: &Resources) -> Result<(), (ErrorCode
         };
         (code, format!("resource limits: {e}"))
     })
+}
+
+/// What the agent compiles from the spec before the container's processes
+/// exist: the seccomp filter (installed by each process on itself) and the
+/// device cgroup program (attached to the container's cgroup).
+struct Guards {
+    seccomp: Option<crate::seccomp::Program>,
+    devices: Vec<crate::devices::BpfInsn>,
+}
+
+impl Guards {
+    fn compile(config: &ContainerConfig) -> Result<Self, String> {
+        let linux = config.linux();
+        let seccomp = linux
+            .seccomp()
+            .as_ref()
+            .map(crate::seccomp::compile)
+            .transpose()
+            .map_err(|e| format!("linux.seccomp: {e}"))?;
+        let spec_rules = linux
+            .resources()
+            .as_ref()
+            .and_then(|r| r.devices().clone())
+            .unwrap_or_default();
+        let (_, rules) = crate::devices::with_runc_defaults(&[], &spec_rules);
+        let devices =
+            crate::devices::compile(&rules).map_err(|e| format!("linux.resources.devices: {e}"))?;
+        Ok(Self { seccomp, devices })
+    }
+
+    /// Attaches the device program (default-deny, as runc) to `cgroup`.
+    fn attach_devices(&self, cgroup: &str) -> Result<(), String> {
+        if cgroup.is_empty() {
+            return Err(
+                "linux.resources.devices: the guest has no cgroup2 to enforce device rules".into(),
+            );
+        }
+        crate::devices::attach(std::path::Path::new(cgroup), &self.devices)
+            .map_err(|e| format!("linux.resources.devices: {e}"))
+    }
 }
 
 /// A raw wait status as an [`ExitStatus`].
@@ -164,6 +205,13 @@ impl Registry {
                 );
             }
         }
+        let guards = match Guards::compile(&config) {
+            Ok(g) => g,
+            Err(message) => {
+                self.lock().creating.remove(id);
+                return err(ErrorCode::CreateFailed, message);
+            }
+        };
         let cgroup = cgroup::create(id);
         if let Some(resources) = config.resources.as_ref().filter(|r| !r.is_empty()) {
             if let Err((_, message)) = apply_resources(&cgroup, resources) {
@@ -177,8 +225,20 @@ impl Registry {
             container: Some(config.clone()),
             cgroup: cgroup.clone(),
             join: None,
+            seccomp: guards.seccomp.clone(),
         };
-        let result = self.spawn(&request, stdin);
+        // The device program goes on once the init has made its nodes
+        // (they would be checked against it), before it may start.
+        let result =
+            self.spawn(&request, stdin)
+                .and_then(|init| match guards.attach_devices(&cgroup) {
+                    Ok(()) => Ok(init),
+                    Err(message) => {
+                        // Its sync socket closes: the init exits unstarted.
+                        drop(init);
+                        Err(err(ErrorCode::CreateFailed, message))
+                    }
+                });
         let mut inner = self.lock();
         inner.creating.remove(id);
         match result {
@@ -188,6 +248,7 @@ impl Registry {
                     id.to_string(),
                     Container {
                         config,
+                        seccomp: guards.seccomp,
                         cgroup,
                         init,
                         execs: HashMap::new(),
@@ -231,7 +292,7 @@ impl Registry {
                 format!("invalid exec id {exec_id:?}"),
             );
         }
-        let (init_pid, namespaces, cgroup) = {
+        let (init_pid, namespaces, cgroup, seccomp) = {
             let inner = self.lock();
             let Some(c) = inner.containers.get(id) else {
                 return err(
@@ -255,13 +316,14 @@ impl Registry {
                 );
             }
             let ns: Vec<LinuxNamespaceType> = c.config.namespaces();
-            (c.init.pid, ns, c.cgroup.clone())
+            (c.init.pid, ns, c.cgroup.clone(), c.seccomp.clone())
         };
         let request = InitRequest {
             container: None,
             process,
             cgroup,
             join: Some((init_pid, namespaces)),
+            seccomp,
         };
         match self.spawn(&request, stdin) {
             Ok(proc) => {

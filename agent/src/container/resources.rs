@@ -81,6 +81,9 @@ pub fn apply(dir: &Path, resources: &Resources) -> Result<(), ResourcesError> {
         };
         write(dir, "memory.max", value)?;
     }
+    if let Some(low) = resources.memory_low {
+        write(dir, "memory.low", low.to_string())?;
+    }
     if resources.cpu_quota.is_some() || resources.cpu_period.is_some() {
         // A half not given keeps its current value.
         let current = std::fs::read_to_string(dir.join("cpu.max")).unwrap_or_default();
@@ -135,6 +138,7 @@ mod tests {
             &dir.0,
             &Resources {
                 memory_max: Some(64 << 20),
+                memory_low: Some(32 << 20),
                 cpu_quota: Some(50_000),
                 cpu_period: Some(200_000),
                 cpu_weight: Some(39),
@@ -143,6 +147,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(dir.read("memory.max").as_deref(), Some("67108864"));
+        assert_eq!(dir.read("memory.low").as_deref(), Some("33554432"));
         assert_eq!(dir.read("cpu.max").as_deref(), Some("50000 200000"));
         assert_eq!(dir.read("cpu.weight").as_deref(), Some("39"));
         assert_eq!(dir.read("pids.max").as_deref(), Some("100"));

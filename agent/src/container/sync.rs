@@ -24,6 +24,10 @@ pub struct InitRequest {
     pub cgroup: String,
     /// For an exec: the pid whose namespaces the process joins, and which.
     pub join: Option<(i32, Vec<LinuxNamespaceType>)>,
+    /// The container's seccomp filter, compiled by the agent; installed on
+    /// the init and on every exec'd process, as runc does.
+    #[serde(default)]
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// Helper → agent.

@@ -33,8 +33,6 @@
 //! wildcard (runc refuses that case, as cgroup v1 could not express it; a
 //! program can). At most [`bpf::MAX_RULES`] rules (the verifier's limits).
 
-#![allow(dead_code)] // Wired into container creation by the lead.
-
 mod attach;
 mod bpf;
 mod defaults;
@@ -48,14 +46,9 @@ mod native_tests;
 #[cfg(test)]
 mod nodes_tests;
 
-// Until the lead calls them from container creation.
-#[allow(unused_imports)]
 pub use attach::attach;
-#[allow(unused_imports)]
 pub use bpf::{compile, BpfInsn};
-#[allow(unused_imports)]
-pub use defaults::{default_devices, default_rules, with_runc_defaults};
-#[allow(unused_imports)]
+pub use defaults::with_runc_defaults;
 pub use nodes::create_nodes;
 
 use std::io;

@@ -85,6 +85,7 @@ impl Rule {
     }
 
     /// Whether the rule is about this device (whatever the access).
+    #[cfg(test)]
     pub fn matches(&self, kind: u32, major: u32, minor: u32) -> bool {
         self.kind.is_none_or(|k| k == kind)
             && self.major.is_none_or(|m| m == major)

@@ -10,6 +10,7 @@
 //! ([`process`]), reports `created`, waits for the start byte and execs the
 //! workload. It is reparented to the agent (guest PID 1), which reaps it.
 
+mod attrs;
 mod caps;
 mod console;
 mod mountopts;
@@ -136,9 +137,9 @@ fn run(sync: &mut File) -> Result<()> {
                 fdpass::send_fd(sync, &[0], &master)
                     .map_err(|e| InitError::os("hand over the terminal", e))?;
             }
-            process::Prepared::new(&request.process, Some(container))?
+            process::Prepared::new(&request.process, Some(container), request.seccomp.as_ref())?
         }
-        None => process::Prepared::new(&request.process, None)?,
+        None => process::Prepared::new(&request.process, None, request.seccomp.as_ref())?,
     };
     wire::send(sync, &InitMsg::Created)
         .map_err(|e| InitError::Msg(format!("reporting created: {e}")))?;

@@ -16,6 +16,9 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// should hear at create time has been checked.
 pub struct Prepared<'a> {
     process: &'a Process,
+    seccomp: Option<&'a crate::seccomp::Program>,
+    /// The container's `linux` section for an init, `None` for an exec.
+    linux: Option<oci_spec::runtime::Linux>,
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -91,7 +94,11 @@ fn home(uid: u32) -> String {
 }
 
 impl<'a> Prepared<'a> {
-    pub fn new(process: &'a Process, _container: Option<&ContainerConfig>) -> Result<Self> {
+    pub fn new(
+        process: &'a Process,
+        container: Option<&ContainerConfig>,
+        seccomp: Option<&'a crate::seccomp::Program>,
+    ) -> Result<Self> {
         let args = process.args().as_deref().unwrap_or_default();
         let env = process.env().as_deref().unwrap_or_default();
         let first = args
@@ -123,6 +130,8 @@ impl<'a> Prepared<'a> {
         }
         Ok(Self {
             process,
+            seccomp,
+            linux: container.map(|c| c.linux()),
             program: cstring(&program)?,
             argv: args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
             envp,
@@ -140,11 +149,24 @@ impl<'a> Prepared<'a> {
                 let mut envp: Vec<*const libc::c_char> =
                     self.envp.iter().map(|a| a.as_ptr()).collect();
                 envp.push(std::ptr::null());
+                // With no_new_privs the filter goes on last, right before
+                // execve (runc's order), so it need allow nothing of ours.
+                if self.nnp() {
+                    if let Some(prog) = self.seccomp {
+                        if let Err(e) = crate::seccomp::install(prog) {
+                            return InitError::Msg(format!("linux.seccomp: {e}"));
+                        }
+                    }
+                }
                 // SAFETY: NULL-terminated arrays of C strings that outlive the call.
                 unsafe { libc::execve(self.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
                 InitError::last(format!("exec {}", self.program.to_string_lossy()))
             }
         }
+    }
+
+    fn nnp(&self) -> bool {
+        self.process.no_new_privileges().unwrap_or(false)
     }
 
     fn become_process(&self) -> Result<()> {
@@ -157,10 +179,16 @@ impl<'a> Prepared<'a> {
                 "set the controlling terminal".into()
             })?;
         }
-        if p.no_new_privileges().unwrap_or(false) {
+        super::attrs::apply(p, self.linux.as_ref(), self.linux.is_none())?;
+        if self.nnp() {
             // SAFETY: prctl with constant arguments.
             let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
             check(rc, || "no_new_privs".into())?;
+        } else if let Some(prog) = self.seccomp {
+            // Without no_new_privs the kernel takes a filter only while we
+            // hold CAP_SYS_ADMIN: before the capabilities and uid change.
+            crate::seccomp::install(prog)
+                .map_err(|e| InitError::Msg(format!("linux.seccomp: {e}")))?;
         }
         let user = p.user();
         // No capabilities in the spec means none at all, as with runc.

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use agent_protocol::container::{ContainerConfig, LinuxNamespaceType as Ns, Process};
+use agent_protocol::container::{ContainerConfig, Linux, LinuxNamespaceType as Ns, Process};
 
 use super::console;
 use super::mountopts::MountOpts;
@@ -247,44 +247,17 @@ fn make_target(dest: &Path, dir: bool) -> Result<()> {
     }
 }
 
-/// Standard device nodes in the container's /dev (bound from the guest's
-/// when mknod is refused), and the usual symlinks.
-fn populate_dev(root: &Path, terminal: bool) -> Result<()> {
+/// The device nodes (`linux.devices` plus runc's defaults, made by
+/// [`crate::devices::create_nodes`] inside the root) and the usual
+/// symlinks in the container's /dev. A spec that bind-mounts `/dev` from
+/// elsewhere gets no nodes made, as with runc.
+fn populate_dev(root: &Path, terminal: bool, linux: &Linux, dev_bound: bool) -> Result<()> {
     let dev = root.join("dev");
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
-        let path = dev.join(name);
-        if path.exists() {
-            continue;
-        }
-        let c = path_cstr(&path)?;
-        // SAFETY: valid path; a character device node of a fixed number.
-        let rc = unsafe {
-            libc::mknod(
-                c.as_ptr(),
-                libc::S_IFCHR | 0o666,
-                libc::makedev(major, minor),
-            )
-        };
-        if rc == 0 {
-            // SAFETY: valid path; mknod's mode was filtered by the umask.
-            unsafe { libc::chmod(c.as_ptr(), 0o666) };
-        } else {
-            make_target(&path, false)?;
-            mount(
-                Some(&format!("/dev/{name}")),
-                &path,
-                None,
-                libc::MS_BIND,
-                "",
-            )?;
-        }
+    if !dev_bound {
+        let (devices, _) =
+            crate::devices::with_runc_defaults(linux.devices().as_deref().unwrap_or_default(), &[]);
+        crate::devices::create_nodes(root, &devices)
+            .map_err(|e| InitError::Msg(format!("linux.devices: {e}")))?;
     }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -394,7 +367,10 @@ pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>
     } else {
         None
     };
-    populate_dev(root, terminal)?;
+    let dev_bound = spec_mounts
+        .iter()
+        .any(|m| m.destination == "/dev" && MountOpts::parse(&m.options).bind);
+    populate_dev(root, terminal, &linux, dev_bound)?;
     enter_root(root)?;
     if propagation != 0 {
         mount(None, Path::new("/"), None, propagation, "")?;

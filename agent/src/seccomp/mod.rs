@@ -49,15 +49,6 @@
 //!   runtime's remaining syscalls then run under the filter; Docker's and
 //!   Podman's default profiles allow all of them.
 
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        unused_imports,
-        reason = "the container start path calls this module once it takes oci-spec's config"
-    )
-)]
-
 mod compile;
 mod install;
 #[cfg(test)]
@@ -154,16 +145,19 @@ impl Program {
     }
 
     /// Number of BPF instructions (never 0).
+    #[cfg(test)]
     pub fn instructions(&self) -> usize {
         self.filter.len()
     }
 
     /// The seccomp(2) flags (`SECCOMP_FILTER_FLAG_*`).
+    #[cfg(test)]
     pub fn flags(&self) -> u32 {
         self.flags
     }
 
     /// Syscall names of the profile that were skipped as unknown.
+    #[cfg(test)]
     pub fn skipped(&self) -> &[String] {
         &self.skipped
     }

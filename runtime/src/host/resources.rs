@@ -138,8 +138,15 @@ pub fn agent_resources(resources: &LinuxResources) -> Resources {
             l => Some(l.unsigned_abs()),
         });
     let cpu = resources.cpu.as_ref();
+    let memory_low = resources
+        .memory
+        .as_ref()
+        .and_then(|m| m.reservation)
+        .filter(|&r| r > 0)
+        .map(i64::unsigned_abs);
     Resources {
         memory_max,
+        memory_low,
         cpu_quota: cpu.and_then(|c| c.quota).filter(|&q| q != 0),
         cpu_period: cpu.and_then(|c| c.period).filter(|&p| p != 0),
         cpu_weight: cpu

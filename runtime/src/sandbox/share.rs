@@ -20,6 +20,8 @@ use crate::bundle::Bundle;
 pub enum ShareError {
     #[error("cannot enter a private mount namespace: {0}")]
     Namespace(io::Error),
+    #[error("{0}")]
+    MountPoint(String),
     #[error("cannot create {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
     #[error("bind mount source {path}: {source}")]
@@ -201,6 +203,22 @@ impl Share {
         let base = self.dir.join(id);
         self.mkdir(base.clone())?;
         let readonly_root = bundle.readonly_root();
+        if readonly_root {
+            // The guest cannot make them in a read-only share: made here
+            // first, as runc makes them before remounting the root read-only.
+            let points = crate::host::mountpoint::mount_points(
+                bundle.spec.mounts().as_deref().unwrap_or_default(),
+                |i| {
+                    bundle
+                        .host_binds
+                        .iter()
+                        .find(|b| b.index == i)
+                        .map(|b| b.source.clone())
+                },
+            );
+            crate::host::mountpoint::create_all(&bundle.rootfs, &points)
+                .map_err(|e| ShareError::MountPoint(e.to_string()))?;
+        }
         self.bind_into(&bundle.rootfs, base.join("rootfs"), true, readonly_root)?;
         if bundle.host_binds.is_empty() {
             return Ok(());

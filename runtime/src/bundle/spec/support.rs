@@ -87,6 +87,10 @@ pub const TABLE: &[(&str, Support)] = &[
     ("linux.mountLabel", Support::Logged(NO_LSM)),
     ("linux.seccomp", Support::Guest),
     ("linux.personality", Support::Guest),
+    (
+        "linux.personality.flags",
+        Support::Refused("no personality flags are defined by the runtime spec"),
+    ),
     ("linux.resources.devices", Support::Guest),
     ("linux.resources.memory.limit", Support::Guest),
     ("linux.resources.memory.reservation", Support::Guest),

@@ -97,13 +97,14 @@ fn cpu_lists_are_counted() {
 #[test]
 fn agent_resources_follow_runc_conventions() {
     let r = agent_resources(&res(
-        r#"{"memory": {"limit": 1048576}, "cpu": {"shares": 1024, "quota": 50000, "period": 100000},
+        r#"{"memory": {"limit": 1048576, "reservation": 524288}, "cpu": {"shares": 1024, "quota": 50000, "period": 100000},
             "pids": {"limit": 64}}"#,
     ));
     assert_eq!(
         r,
         Resources {
             memory_max: Some(1 << 20),
+            memory_low: Some(1 << 19),
             cpu_quota: Some(50_000),
             cpu_period: Some(100_000),
             cpu_weight: Some(39),
