@@ -3,12 +3,16 @@
 //! It lists what hull applies today, not what it merely accepts: no hooks
 //! are run and there is no seccomp, AppArmor or SELinux yet, and the
 //! container's cgroups are cgroup v2 inside the guest.
+//!
+//! `annotations` holds implementation strings, as runc's and crun's do:
+//! hull's version, and each `io.hull.*` annotation a container may set with
+//! what it takes and its built-in default; the ones that choose what the
+//! host boots are also `potentiallyUnsafeConfigAnnotations`.
 
 use serde_json::{json, Value};
 
+use runtime::config::{annotations, value_text, Config};
 use runtime::state::OCI_VERSION;
-
-pub const USAGE: &str = "usage: hull features";
 
 /// Mount options the guest agent turns into mount flags or propagation.
 pub const MOUNT_OPTIONS: [&str; 29] = [
@@ -50,10 +54,7 @@ pub const NAMESPACES: [&str; 6] = ["cgroup", "ipc", "mount", "network", "pid", "
 /// Capabilities the agent knows, by number.
 pub use agent_protocol::container::CAPABILITIES;
 
-pub fn main(args: &[String]) -> anyhow::Result<i32> {
-    if !args.is_empty() {
-        anyhow::bail!("\"features\" requires exactly 0 argument(s)");
-    }
+pub fn main(_args: &liboci_cli::Features) -> anyhow::Result<i32> {
     println!("{}", render()?);
     Ok(0)
 }
@@ -65,6 +66,25 @@ pub fn render() -> anyhow::Result<String> {
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     features().serialize(&mut serde_json::Serializer::with_formatter(&mut out, fmt))?;
     Ok(String::from_utf8(out)?)
+}
+
+/// The `annotations` map: hull's own strings, then one entry per
+/// `io.hull.*` annotation: `<values>; <what>; default <built-in value>`.
+pub fn annotation_strings() -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("hull.version".into(), env!("CARGO_PKG_VERSION").into());
+    map.insert("hull.sandbox".into(), "microvm".into());
+    let defaults = Config::default();
+    for (name, setting) in annotations::known() {
+        let text = format!(
+            "{}; {}; default {}",
+            setting.kind.describe(),
+            setting.about,
+            value_text(&defaults, setting.key)
+        );
+        map.insert(name, text.into());
+    }
+    map
 }
 
 pub fn features() -> Value {
@@ -86,10 +106,8 @@ pub fn features() -> Value {
             "intelRdt": off,
             "mountExtensions": { "idmap": off }
         },
-        "annotations": {
-            "hull.version": env!("CARGO_PKG_VERSION"),
-            "hull.sandbox": "microvm"
-        }
+        "annotations": annotation_strings(),
+        "potentiallyUnsafeConfigAnnotations": annotations::potentially_unsafe()
     })
 }
 
@@ -114,7 +132,19 @@ mod tests {
         assert_eq!(linux["capabilities"][40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(linux["cgroup"]["v2"], true);
         assert_eq!(linux["seccomp"]["enabled"], false);
-        assert!(v["annotations"].is_object());
+        assert_eq!(v["annotations"]["hull.sandbox"], "microvm");
+        assert_eq!(
+            v["annotations"]["io.hull.vm.memory_mib"],
+            "integer 128-32768; guest RAM in MiB when the spec sets no memory limit; default 256"
+        );
+        assert_eq!(
+            v["annotations"]["io.hull.vm.kernel"],
+            "absolute path; guest kernel: an uncompressed vmlinux with a PVH note; default found at run time"
+        );
+        assert_eq!(
+            v["potentiallyUnsafeConfigAnnotations"],
+            json!(["io.hull.vm.kernel", "io.hull.vm.initramfs"])
+        );
     }
 
     #[test]

@@ -130,7 +130,9 @@ mod tests {
     fn unknown_bad_and_disallowed_annotations_are_named() {
         let d = Config::default();
         let e = apply(&d, &[("io.hull.vm.memroy_mib", "1")]).unwrap_err();
-        assert!(matches!(&e, ConfigError::UnknownAnnotation { name, .. } if name == "io.hull.vm.memroy_mib"));
+        assert!(
+            matches!(&e, ConfigError::UnknownAnnotation { name, .. } if name == "io.hull.vm.memroy_mib")
+        );
         assert!(e.to_string().contains("io.hull.vm.memory_mib"), "{e}");
         let e = apply(&d, &[("io.hull.vm.vcpus", "lots")]).unwrap_err();
         assert_eq!(
@@ -149,7 +151,10 @@ mod tests {
         );
         // The first in name order is reported, whatever the map's order.
         let e = apply(&d, &[("io.hull.zz", "1"), ("io.hull.aa", "1")]).unwrap_err();
-        assert!(e.to_string().starts_with("unknown annotation io.hull.aa"), "{e}");
+        assert!(
+            e.to_string().starts_with("unknown annotation io.hull.aa"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -166,8 +171,11 @@ mod tests {
         assert!(e.to_string().contains("(/c.toml)"), "{e}");
         let e = apply(&file, &[("io.hull.vm.kernel", "vmlinux")]).unwrap_err();
         assert!(e.to_string().contains("is not an absolute path"), "{e}");
-        let e = Config::parse("[annotations]\nallowed = [\"io.hull.nope\"]\n", Path::new("/c"))
-            .unwrap_err();
+        let e = Config::parse(
+            "[annotations]\nallowed = [\"io.hull.nope\"]\n",
+            Path::new("/c"),
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "bad value for annotations.allowed in the config file /c: unknown annotation io.hull.nope"

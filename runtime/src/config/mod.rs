@@ -37,14 +37,14 @@ use std::time::Duration;
 pub mod annotations;
 mod settings;
 
-pub use settings::{Kind, Setting, SETTINGS};
+pub use settings::{value_text, Kind, Setting, ANNOTATION_PREFIX, SETTINGS};
 
 /// Where the configuration file is looked for by default.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/hull/config.toml";
 /// The environment variable naming another configuration file.
 pub const CONFIG_ENV: &str = "HULL_CONFIG";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {reason}")]
     Read { path: PathBuf, reason: String },
@@ -255,6 +255,16 @@ impl Config {
         let value = setting.kind.check(raw)?;
         settings::store(self, setting.key, value);
         Ok(())
+    }
+
+    /// The VM size used when the spec sets no limits, and the overhead
+    /// added to a memory limit.
+    pub fn vm_defaults(&self) -> crate::host::resources::VmDefaults {
+        crate::host::resources::VmDefaults {
+            mem_mib: self.vm.memory_mib,
+            cpus: self.vm.vcpus,
+            overhead_mib: self.vm.memory_overhead_mib.into(),
+        }
     }
 
     /// The boot timeout.

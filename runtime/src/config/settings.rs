@@ -107,7 +107,10 @@ pub const SETTINGS: &[Setting] = &[
 
 /// Whether `name` is a section of the file.
 pub fn is_section(name: &str) -> bool {
-    name == "annotations" || SETTINGS.iter().any(|s| s.key.split('.').next() == Some(name))
+    name == "annotations"
+        || SETTINGS
+            .iter()
+            .any(|s| s.key.split('.').next() == Some(name))
 }
 
 /// A value as given: typed from the file, text from an annotation.
@@ -152,9 +155,9 @@ impl Kind {
             }
             Kind::Level => {
                 let s = text(raw).ok_or("expected a log level (a string)")?;
-                LogLevel::parse(s).map(Value::Level).ok_or_else(|| {
-                    format!("{s:?} is not one of {}", LogLevel::NAMES.join(", "))
-                })
+                LogLevel::parse(s)
+                    .map(Value::Level)
+                    .ok_or_else(|| format!("{s:?} is not one of {}", LogLevel::NAMES.join(", ")))
             }
         }
     }
@@ -192,5 +195,26 @@ pub fn store(config: &mut Config, key: &str, value: Value) {
         // Kinds and keys come from SETTINGS together (a test checks that
         // every setting is stored).
         _ => {}
+    }
+}
+
+/// The value of `key` in `config`, as text (`"256"`, a path, or `"found
+/// at run time"` for an unset path).
+pub fn value_text(config: &Config, key: &str) -> String {
+    let path = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or_else(|| "found at run time".into(), |p| p.display().to_string())
+    };
+    match key {
+        "vm.kernel" => path(&config.vm.kernel),
+        "vm.initramfs" => path(&config.vm.initramfs),
+        "vm.memory_mib" => config.vm.memory_mib.to_string(),
+        "vm.vcpus" => config.vm.vcpus.to_string(),
+        "vm.memory_overhead_mib" => config.vm.memory_overhead_mib.to_string(),
+        "log.level" => LogLevel::NAMES[config.log_level as usize].into(),
+        "timeouts.boot_secs" => config.timeouts.boot_secs.to_string(),
+        "timeouts.power_off_secs" => config.timeouts.power_off_secs.to_string(),
+        "timeouts.output_grace_secs" => config.timeouts.output_grace_secs.to_string(),
+        _ => String::new(),
     }
 }

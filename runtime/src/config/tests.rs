@@ -29,7 +29,10 @@ fn built_in_defaults_are_the_old_constants() {
     let d = Config::default();
     assert_eq!((d.vm.memory_mib, d.vm.vcpus), (256, 1));
     assert_eq!(d.vm.memory_overhead_mib, 48);
-    assert_eq!((d.vm.kernel.as_ref(), d.vm.initramfs.as_ref()), (None, None));
+    assert_eq!(
+        (d.vm.kernel.as_ref(), d.vm.initramfs.as_ref()),
+        (None, None)
+    );
     assert_eq!(d.boot_timeout(), crate::sandbox::DEFAULT_BOOT_TIMEOUT);
     assert_eq!(d.power_off_timeout(), crate::sandbox::POWER_OFF_TIMEOUT);
     assert_eq!(d.output_grace(), crate::sandbox::run::DEFAULT_OUTPUT_GRACE);
@@ -76,8 +79,10 @@ fn each_setting_is_stored() {
             Kind::Path => "/x".into(),
             Kind::Level => "debug".into(),
         };
-        let mut c = Config::default();
-        c.allowed_annotations = SETTINGS.iter().map(|s| s.annotation()).collect();
+        let c = Config {
+            allowed_annotations: SETTINGS.iter().map(|s| s.annotation()).collect(),
+            ..Config::default()
+        };
         let name = s.annotation();
         let changed = c
             .with_annotations([(name.as_str(), value.as_str())])
@@ -91,7 +96,10 @@ fn a_partial_file_keeps_the_other_defaults() {
     let c = Config::parse("[vm]\nvcpus = 4\n", Path::new("/c")).unwrap();
     let d = Config::default();
     assert_eq!(c.vm.vcpus, 4);
-    assert_eq!((c.vm.memory_mib, &c.timeouts), (d.vm.memory_mib, &d.timeouts));
+    assert_eq!(
+        (c.vm.memory_mib, &c.timeouts),
+        (d.vm.memory_mib, &d.timeouts)
+    );
     assert_eq!(Config::parse("", Path::new("/c")).unwrap().vm, d.vm);
 }
 
@@ -170,7 +178,11 @@ fn malformed_files_give_the_line() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(e.to_string().starts_with("malformed config file /c.toml, line 3: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("malformed config file /c.toml, line 3: "),
+        "{e}"
+    );
 }
 
 #[test]
@@ -204,8 +216,10 @@ fn loading_files() {
     );
     let e = Config::load_file(&missing, true).unwrap_err();
     assert!(
-        e.to_string()
-            .starts_with(&format!("cannot read the config file {}: ", missing.display())),
+        e.to_string().starts_with(&format!(
+            "cannot read the config file {}: ",
+            missing.display()
+        )),
         "{e}"
     );
     let file = dir.path().join("config.toml");

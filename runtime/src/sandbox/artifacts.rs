@@ -41,6 +41,34 @@ impl Artifacts {
         )
     }
 
+    /// [`Artifacts::locate`], with the configured kernel and initramfs
+    /// (the config file's `vm.kernel`, `vm.initramfs`) taken as is in place
+    /// of the search; `HULL_KERNEL` and `HULL_INITRD` still win.
+    pub fn locate_configured(
+        kernel: Option<&Path>,
+        initrd: Option<&Path>,
+    ) -> Result<Self, ArtifactError> {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let env = |var: &str| {
+            let configured = match var {
+                "HULL_KERNEL" => kernel,
+                "HULL_INITRD" => initrd,
+                _ => None,
+            };
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .or_else(|| configured.map(|p| p.as_os_str().to_owned()))
+        };
+        Self::locate_with(
+            env,
+            Path::new(INSTALLED_VMM),
+            Path::new(INSTALLED_SHARE),
+            exe_dir.as_deref(),
+        )
+    }
+
     /// [`Artifacts::locate`] with its inputs spelled out (for tests).
     pub fn locate_with(
         env: impl Fn(&str) -> Option<OsString>,
