@@ -141,6 +141,9 @@ mod tests {
             v["annotations"]["io.hull.vm.kernel"],
             "absolute path; guest kernel: an uncompressed vmlinux with a PVH note; default found at run time"
         );
+        for (name, _) in annotations::known() {
+            assert!(v["annotations"][&name].is_string(), "{name} not listed");
+        }
         assert_eq!(
             v["potentiallyUnsafeConfigAnnotations"],
             json!(["io.hull.vm.kernel", "io.hull.vm.initramfs"])

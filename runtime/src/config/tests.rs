@@ -227,3 +227,21 @@ fn loading_files() {
     let c = Config::load(Some(&file)).unwrap();
     assert_eq!((c.vm.vcpus, c.source.as_deref()), (3, Some(file.as_path())));
 }
+
+#[test]
+fn the_readme_documents_every_key_and_annotation() {
+    let readme = include_str!("../../../README.md");
+    for s in SETTINGS {
+        let name = s.key.rsplit('.').next().unwrap_or(s.key);
+        assert!(
+            readme.contains(&format!("\n{name} = ")),
+            "{} not in README",
+            s.key
+        );
+        assert!(
+            readme.contains(&format!("`{}`", s.annotation())),
+            "{} not in README",
+            s.annotation()
+        );
+    }
+}
