@@ -1,9 +1,10 @@
-//! Command-line parsing (no argument-parsing dependency; the surface is
-//! three flags).
+//! Command-line parsing, on clap. The surface is three flags, taken as
+//! `--flag VALUE` or `--flag=VALUE`; paths may be any bytes.
 
-use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsString;
 use std::path::PathBuf;
+
+use clap::Parser;
 
 use crate::layout::ExtraFile;
 use crate::Error;
@@ -44,68 +45,60 @@ pub enum Command {
     Build(Options),
 }
 
+/// The command line as clap sees it (values still unchecked).
+#[derive(Parser, Debug)]
+#[command(
+    name = "hull-rootfs-builder",
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+struct Args {
+    /// Statically linked hull-agent binary; becomes /init
+    #[arg(long, value_name = "PATH", value_parser = clap::builder::OsStringValueParser::new())]
+    agent: Option<OsString>,
+    /// Where to write the archive
+    #[arg(long, value_name = "PATH", value_parser = clap::builder::OsStringValueParser::new())]
+    output: Option<OsString>,
+    /// Add a regular file: GUEST_PATH=HOST_PATH[:MODE], repeatable
+    #[arg(long = "file", value_name = "SPEC", value_parser = clap::builder::OsStringValueParser::new())]
+    files: Vec<OsString>,
+    /// Print the help
+    #[arg(short, long)]
+    help: bool,
+}
+
 /// Parses the arguments after the program name.
-///
-/// Accepts `--flag VALUE` and `--flag=VALUE`.
 pub fn parse<I>(args: I) -> Result<Command, Error>
 where
     I: IntoIterator<Item = OsString>,
 {
-    let mut agent = None;
-    let mut output = None;
-    let mut files = Vec::new();
-    let mut args = args.into_iter();
-
-    while let Some(arg) = args.next() {
-        let bytes = arg.as_bytes();
-        if bytes == b"-h" || bytes == b"--help" {
-            return Ok(Command::Help);
-        }
-        let (flag, inline) = match bytes.iter().position(|&b| b == b'=') {
-            Some(eq) if bytes.starts_with(b"--") => (
-                &bytes[..eq],
-                Some(OsStr::from_bytes(&bytes[eq + 1..]).to_owned()),
-            ),
-            _ => (bytes, None),
-        };
-        let flag_name = String::from_utf8_lossy(flag).into_owned();
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| Error::Usage(format!("{flag_name} needs a value")))
-        };
-        match flag {
-            b"--agent" => set_once(&mut agent, "--agent", value()?)?,
-            b"--output" => set_once(&mut output, "--output", value()?)?,
-            b"--file" => files.push(ExtraFile::parse(&value()?)?),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "unknown argument '{}'",
-                    arg.to_string_lossy()
-                )))
-            }
-        }
+    let argv = std::iter::once(OsString::from("hull-rootfs-builder")).chain(args);
+    let args = Args::try_parse_from(argv).map_err(|e| Error::Usage(clap_message(&e)))?;
+    if args.help {
+        return Ok(Command::Help);
     }
-
     let required = |value: Option<OsString>, flag: &str| match value {
         Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
         Some(_) => Err(Error::Usage(format!("{flag} must not be empty"))),
         None => Err(Error::Usage(format!("missing required {flag} PATH"))),
     };
+    let files = args
+        .files
+        .iter()
+        .map(|f| ExtraFile::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Command::Build(Options {
-        agent: required(agent, "--agent")?,
-        output: required(output, "--output")?,
+        agent: required(args.agent, "--agent")?,
+        output: required(args.output, "--output")?,
         files,
     }))
 }
 
-fn set_once(slot: &mut Option<OsString>, flag: &str, value: OsString) -> Result<(), Error> {
-    if slot.is_some() {
-        return Err(Error::Usage(format!("{flag} given more than once")));
-    }
-    *slot = Some(value);
-    Ok(())
+/// clap's error as one line: `unexpected argument '--bogus' found`.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
 
 #[cfg(test)]
@@ -155,6 +148,7 @@ mod tests {
     #[test]
     fn help() {
         assert_eq!(parse_strs(&["--help"]).ok(), Some(Command::Help));
+        assert_eq!(parse_strs(&["-h"]).ok(), Some(Command::Help));
         assert_eq!(
             parse_strs(&["--agent", "a", "-h"]).ok(),
             Some(Command::Help)
@@ -171,17 +165,34 @@ mod tests {
             usage_error(&["--agent", "a"]),
             "missing required --output PATH"
         );
-        assert_eq!(usage_error(&["--agent"]), "--agent needs a value");
+        assert_eq!(
+            usage_error(&["--agent"]),
+            "a value is required for '--agent <PATH>' but none was supplied"
+        );
         assert_eq!(
             usage_error(&["--agent", "a", "--agent", "b", "--output", "o"]),
-            "--agent given more than once"
+            "the argument '--agent <PATH>' cannot be used multiple times"
         );
         assert_eq!(
             usage_error(&["--agent=", "--output", "o"]),
             "--agent must not be empty"
         );
-        assert_eq!(usage_error(&["--bogus"]), "unknown argument '--bogus'");
-        assert_eq!(usage_error(&["stray"]), "unknown argument 'stray'");
+        assert_eq!(
+            usage_error(&["--bogus"]),
+            "unexpected argument '--bogus' found"
+        );
+        assert_eq!(usage_error(&["stray"]), "unexpected argument 'stray' found");
+    }
+
+    #[test]
+    fn paths_need_not_be_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let agent = OsString::from_vec(b"/a\xff".to_vec());
+        let args = vec!["--agent".into(), agent.clone(), "--output=o".into()];
+        let Ok(Command::Build(o)) = parse(args) else {
+            panic!("not parsed")
+        };
+        assert_eq!(o.agent, PathBuf::from(agent));
     }
 
     #[test]

@@ -143,3 +143,26 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage: hull-rootfs-builder"));
 }
+
+#[test]
+fn unknown_flags_and_repeats_are_usage_errors() {
+    for (args, want) in [
+        (
+            &["--bogus"][..],
+            "error: unexpected argument '--bogus' found",
+        ),
+        (
+            &["--agent", "a", "--agent=b", "--output", "o"][..],
+            "error: the argument '--agent <PATH>' cannot be used multiple times",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let msg = stderr(&out);
+        assert!(
+            msg.starts_with(&format!("hull-rootfs-builder: {want}\n")),
+            "{msg}"
+        );
+        assert!(msg.contains("try 'hull-rootfs-builder --help'"), "{msg}");
+    }
+}

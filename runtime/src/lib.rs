@@ -4,6 +4,7 @@
 //! agent over vsock, relays stdio and signals, and tears everything down.
 
 pub mod bundle;
+pub mod config;
 pub mod errlog;
 pub mod host;
 pub mod process;

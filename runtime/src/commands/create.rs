@@ -13,29 +13,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::args::{self, flag, opt, Flag};
 use crate::Global;
 use runtime::bundle::Bundle;
-use runtime::host::resources::{vm_size, VmDefaults};
+use runtime::config::Config;
+use runtime::host::resources::vm_size;
 use runtime::process::console::Pty;
 use runtime::process::sync::{self, ChildStdio, Notifier};
 use runtime::process::{exit, pidfile};
-use runtime::sandbox::run::{self, RunError, RunOptions, DEFAULT_OUTPUT_GRACE};
+use runtime::sandbox::run::{self, RunError, RunOptions};
 use runtime::sandbox::stdio::HostStdio;
-use runtime::sandbox::{Artifacts, SandboxConfig, DEFAULT_CPUS, DEFAULT_MEM_MIB};
+use runtime::sandbox::{Artifacts, SandboxConfig};
 use runtime::state::StateStore;
-
-pub const USAGE: &str =
-    "usage: hull create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID";
-
-pub const FLAGS: &[Flag] = &[
-    opt(&["-b", "--bundle"]),
-    opt(&["--pid-file"]),
-    opt(&["--console-socket"]),
-    opt(&["--preserve-fds"]),
-    flag(&["--no-pivot"]),
-    flag(&["--no-new-keyring"]),
-];
 
 /// What `create` (and `run`) were asked for.
 #[derive(Debug, Clone)]
@@ -47,25 +35,46 @@ pub struct CreateArgs {
 }
 
 impl CreateArgs {
-    pub fn from(parsed: &args::Parsed, command: &str) -> anyhow::Result<Self> {
-        if let Some(n) = parsed.number::<u32>("--preserve-fds")? {
-            if n > 0 {
-                bail!("--preserve-fds is not supported: descriptors cannot be passed into a VM");
-            }
-        }
+    /// `--no-pivot` and `--no-new-keyring` are accepted and mean nothing
+    /// for a VM; descriptors cannot be passed into one.
+    pub fn from(args: &liboci_cli::Create) -> anyhow::Result<Self> {
+        refuse_preserve_fds(args.preserve_fds)?;
         Ok(Self {
-            id: parsed.id(command)?.to_owned(),
-            bundle: parsed.value("--bundle").unwrap_or(".").into(),
-            pid_file: parsed.value("--pid-file").map(PathBuf::from),
-            console_socket: parsed.value("--console-socket").map(PathBuf::from),
+            id: args.container_id.clone(),
+            bundle: args.bundle.clone(),
+            pid_file: args.pid_file.clone(),
+            console_socket: args.console_socket.clone(),
         })
     }
 }
 
+/// `--preserve-fds N`: only 0.
+pub fn refuse_preserve_fds(n: i32) -> anyhow::Result<()> {
+    if n != 0 {
+        bail!("--preserve-fds is not supported: descriptors cannot be passed into a VM");
+    }
+    Ok(())
+}
+
+/// The configuration for a container of `bundle`: the file's values with
+/// the spec's `io.hull.*` annotations applied.
+pub fn container_config(global: &Global, bundle: &Bundle) -> anyhow::Result<Config> {
+    let annotations = bundle
+        .spec
+        .annotations()
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    Ok(global.config()?.with_annotations(annotations)?)
+}
+
 /// Runs `create`; as the sandbox process (`child`), builds the sandbox.
-pub fn main(global: &Global, argv: &[String], child: Option<&mut Notifier>) -> anyhow::Result<i32> {
-    let parsed = args::parse(argv, FLAGS, false)?;
-    let create = CreateArgs::from(&parsed, "create")?;
+pub fn main(
+    global: &Global,
+    args: &liboci_cli::Create,
+    child: Option<&mut Notifier>,
+) -> anyhow::Result<i32> {
+    let create = CreateArgs::from(args)?;
     match child {
         Some(notifier) => sandbox_process(global, &create, notifier),
         None => {
@@ -85,18 +94,14 @@ pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32
     for w in &bundle.warnings {
         global.warn(w);
     }
-    let resources = bundle.resources();
-    let defaults = VmDefaults {
-        mem_mib: DEFAULT_MEM_MIB,
-        cpus: DEFAULT_CPUS,
-    };
-    vm_size(resources.as_ref(), defaults)?;
+    let config = container_config(global, &bundle)?;
+    vm_size(bundle.resources().as_ref(), config.vm_defaults())?;
     let store = StateStore::new(&global.root);
     let dir = store.dir(&create.id)?;
     if dir.exists() {
         bail!("container with id exists: {}", create.id);
     }
-    Artifacts::locate()?;
+    Artifacts::locate_configured(config.vm.kernel.as_deref(), config.vm.initramfs.as_deref())?;
     let stdio = match (bundle.terminal(), &create.console_socket) {
         (true, Some(socket)) => {
             let pty = Pty::open()?;
@@ -124,15 +129,21 @@ pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32
 }
 
 /// The sandbox for container `id` of `bundle`: the VM sized from
-/// `linux.resources` (else `defaults`), cgroups as `--systemd-cgroup` says.
+/// `linux.resources` (else `config`'s defaults), booted from `config`'s
+/// kernel and initramfs with its timeouts, cgroups as `--systemd-cgroup`
+/// says.
 pub fn sandbox_config(
     global: &Global,
     id: &str,
     bundle: &Bundle,
-    defaults: VmDefaults,
+    config: &Config,
 ) -> anyhow::Result<SandboxConfig> {
-    let (mem_mib, cpus) = vm_size(bundle.resources().as_ref(), defaults)?;
-    let mut sandbox = SandboxConfig::new(id, Artifacts::locate()?);
+    let (mem_mib, cpus) = vm_size(bundle.resources().as_ref(), config.vm_defaults())?;
+    let artifacts =
+        Artifacts::locate_configured(config.vm.kernel.as_deref(), config.vm.initramfs.as_deref())?;
+    let mut sandbox = SandboxConfig::new(id, artifacts);
+    sandbox.boot_timeout = config.boot_timeout();
+    sandbox.power_off_timeout = config.power_off_timeout();
     sandbox.state_root = global.root.clone();
     sandbox.mem_mib = mem_mib;
     sandbox.cpus = cpus;
@@ -162,19 +173,12 @@ fn sandbox_process(
     notifier: &mut Notifier,
 ) -> anyhow::Result<i32> {
     let bundle = Bundle::load(&create.bundle)?;
-    let mut sandbox = sandbox_config(
-        global,
-        &create.id,
-        &bundle,
-        VmDefaults {
-            mem_mib: DEFAULT_MEM_MIB,
-            cpus: DEFAULT_CPUS,
-        },
-    )?;
+    let config = container_config(global, &bundle)?;
+    let mut sandbox = sandbox_config(global, &create.id, &bundle, &config)?;
     sandbox.detached = true;
     let opts = RunOptions {
         sandbox,
-        output_grace: DEFAULT_OUTPUT_GRACE,
+        output_grace: config.output_grace(),
         forward_signals: true,
     };
     let mut lifecycle = super::lifecycle::Detached {

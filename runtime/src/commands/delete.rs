@@ -7,24 +7,18 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::args::{self, flag, Flag};
 use super::container::Container;
 use crate::Global;
 use runtime::host::cgroups;
 use runtime::host::hooks::HookKind;
 use runtime::state::ContainerStatus;
 
-pub const USAGE: &str = "usage: hull delete [--force] ID";
-
-const FLAGS: &[Flag] = &[flag(&["-f", "--force"])];
-
 /// How long a killed sandbox may take to go.
 const KILL_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
-    let parsed = args::parse(argv, FLAGS, false)?;
-    let id = parsed.id("delete")?;
-    let force = parsed.has("--force");
+pub fn main(global: &Global, args: &liboci_cli::Delete) -> anyhow::Result<i32> {
+    let id = args.container_id.as_str();
+    let force = args.force;
     let c = match Container::load(global, id) {
         Ok(c) => c,
         // Like runc: with --force an absent container is deleted already

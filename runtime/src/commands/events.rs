@@ -8,30 +8,40 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use super::args::{self, flag, opt, Flag};
 use super::container::Container;
 use crate::Global;
 use agent_protocol::container::Stats;
 use runtime::state::ContainerStatus;
 
-pub const USAGE: &str = "usage: hull events [--stats] [--interval DURATION] ID";
+/// `events [--stats] [--interval DURATION] ID` (runc's: the interval is a
+/// duration, `5s`, where liboci-cli's takes whole seconds).
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// Display the container's stats once
+    #[arg(long)]
+    pub stats: bool,
+    /// Stats collection interval: 5s, 500ms, 1m, or seconds
+    #[arg(long, default_value = "5s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Container identifier
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+}
 
-const FLAGS: &[Flag] = &[flag(&["--stats"]), opt(&["--interval"])];
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
 
-pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
-    let parsed = args::parse(argv, FLAGS, false)?;
-    let id = parsed.id("events")?;
-    let interval = match parsed.value("--interval") {
-        Some(v) => parse_duration(v)?,
-        None => Duration::from_secs(5),
-    };
+pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
+    let id = args.container_id.as_str();
+    let interval = args.interval;
     let c = Container::load(global, id)?;
     c.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
     let mut agent = c.agent()?;
     loop {
         let stats = agent.stats(id)?;
         println!("{}", event(id, &stats));
-        if parsed.has("--stats") {
+        if args.stats {
             return Ok(0);
         }
         std::thread::sleep(interval);

@@ -8,12 +8,10 @@
 //! process* (`hull` re-executed, see [`runtime::process`]) that holds the
 //! stdio and exits like the process; `--pid-file` gets its pid.
 
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 
-use super::args::{self, flag, opt, Flag, Parsed};
 use super::container::Container;
 use crate::Global;
 use agent_protocol::container::Process;
@@ -23,50 +21,29 @@ use runtime::process::console::Pty;
 use runtime::process::sync::{self, ChildStdio, Notifier};
 use runtime::process::{exit, pidfile};
 use runtime::sandbox::exec::{self, ExecOptions};
-use runtime::sandbox::run::DEFAULT_OUTPUT_GRACE;
 use runtime::sandbox::stdio::HostStdio;
 use runtime::state::ContainerStatus;
 
-pub const USAGE: &str = "usage: hull exec [--process FILE | --tty --env K=V --cwd DIR --user UID[:GID] --additional-gids GID --cap CAP --no-new-privs] [--detach] [--pid-file FILE] [--console-socket SOCK] ID [COMMAND ARGS...]";
-
-const FLAGS: &[Flag] = &[
-    opt(&["-p", "--process"]),
-    flag(&["-t", "--tty"]),
-    opt(&["--console-socket"]),
-    flag(&["-d", "--detach"]),
-    opt(&["--pid-file"]),
-    opt(&["-e", "--env"]),
-    opt(&["--cwd"]),
-    opt(&["-u", "--user"]),
-    opt(&["-g", "--additional-gids"]),
-    opt(&["-c", "--cap"]),
-    flag(&["--no-new-privs"]),
-    opt(&["--process-label"]),
-    opt(&["--apparmor"]),
-    opt(&["--preserve-fds"]),
-    opt(&["--cgroup"]),
-    flag(&["--ignore-paused"]),
-];
-
-pub fn main(global: &Global, argv: &[String], child: Option<&mut Notifier>) -> anyhow::Result<i32> {
-    let parsed = args::parse(argv, FLAGS, true)?;
-    let Some(id) = parsed.positional.first().cloned() else {
-        bail!("\"exec\" requires a minimum of 1 argument(s)");
-    };
-    if parsed.number::<u32>("--preserve-fds")?.unwrap_or(0) > 0 {
-        bail!("--preserve-fds is not supported: descriptors cannot be passed into a VM");
-    }
+/// Runs `exec` (runc's flags, liboci-cli's definition); as the exec
+/// process (`child`), runs the process and exits like it.
+pub fn main(
+    global: &Global,
+    parsed: &liboci_cli::Exec,
+    child: Option<&mut Notifier>,
+) -> anyhow::Result<i32> {
+    let id = parsed.container_id.clone();
+    super::create::refuse_preserve_fds(parsed.preserve_fds)?;
     let c = Container::load(global, &id)?;
     if c.status == ContainerStatus::Stopped {
         bail!("cannot exec in a stopped container");
     }
     c.require(ContainerStatus::can_exec)?;
-    let process = build_process(&c, &parsed)?;
+    let process = build_process(&c, parsed)?;
     if let Some(notifier) = child {
         return in_process(&c, process, Some(notifier));
     }
-    let detach = parsed.has("--detach");
-    let console = parsed.value("--console-socket").map(PathBuf::from);
+    let detach = parsed.detach;
+    let console = parsed.console_socket.clone();
     match (process.terminal().unwrap_or(false), &console) {
         (true, None) if detach => {
             bail!("cannot allocate tty if hull will detach without setting console socket")
@@ -88,16 +65,15 @@ pub fn main(global: &Global, argv: &[String], child: Option<&mut Notifier>) -> a
         None => ChildStdio::Inherit,
     };
     let exe = std::env::current_exe().context("cannot find the hull executable")?;
-    let mut child_argv = global.to_args();
-    child_argv.push("exec".into());
-    child_argv.extend(argv.iter().cloned());
+    // The exec process parses this very command line again.
+    let child_argv = global.argv.clone();
     let pending = sync::spawn(&exe, &child_argv, "exec", stdio)?;
     let pid = pending.pid();
     let mut process_child = pending.wait_ready()?;
-    if let Some(path) = parsed.value("--pid-file") {
-        pidfile::write(path.as_ref(), pid).with_context(|| {
+    if let Some(path) = &parsed.pid_file {
+        pidfile::write(path, pid).with_context(|| {
             let _ = process_child.kill();
-            format!("cannot write the pid file {path}")
+            format!("cannot write the pid file {}", path.display())
         })?;
     }
     if detach {
@@ -129,7 +105,7 @@ fn in_process(
         vsock: &c.state.hull.vsock_socket,
         container_id: c.id(),
         exec_id: &exec_id,
-        output_grace: DEFAULT_OUTPUT_GRACE,
+        output_grace: runtime::sandbox::run::DEFAULT_OUTPUT_GRACE,
         forward_signals: true,
     };
     let stdio = HostStdio::inherit()?;
@@ -146,16 +122,17 @@ fn in_process(
 
 /// The process to run: `--process FILE`, or the container's own process
 /// with the command line's overrides.
-fn build_process(c: &Container, parsed: &Parsed) -> anyhow::Result<Process> {
-    if let Some(path) = parsed.value("--process") {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
-        let p = spec::parse_process(&bytes).with_context(|| format!("{path} is malformed"))?;
+fn build_process(c: &Container, parsed: &liboci_cli::Exec) -> anyhow::Result<Process> {
+    if let Some(path) = &parsed.process {
+        let shown = path.display();
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
+        let p = spec::parse_process(&bytes).with_context(|| format!("{shown} is malformed"))?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("args must not be empty");
         }
         return Ok(p);
     }
-    let command = &parsed.positional[1..];
+    let command = &parsed.command;
     if command.is_empty() {
         bail!("exec: no command given: add COMMAND or --process FILE");
     }
@@ -165,40 +142,32 @@ fn build_process(c: &Container, parsed: &Parsed) -> anyhow::Result<Process> {
         .clone()
         .context("the container's spec has no process")?;
     p.set_args(Some(command.to_vec()));
-    p.set_terminal(Some(parsed.has("--tty")));
+    p.set_terminal(Some(parsed.tty));
     p.set_console_size(None);
     let mut env = p.env().clone().unwrap_or_default();
-    for kv in parsed.values("--env") {
-        let key = kv.split('=').next().unwrap_or(kv);
-        env.retain(|e| e.split('=').next() != Some(key));
-        env.push(kv.clone());
+    for (key, value) in &parsed.env {
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(format!("{key}={value}"));
     }
     p.set_env(Some(env));
-    if let Some(cwd) = parsed.value("--cwd") {
-        if !cwd.starts_with('/') {
+    if let Some(cwd) = &parsed.cwd {
+        if !cwd.is_absolute() {
             bail!("--cwd {cwd:?} is not an absolute path");
         }
-        p.set_cwd(cwd.into());
+        p.set_cwd(cwd.clone());
     }
     let user = p.user_mut();
-    if let Some(spelled) = parsed.value("--user") {
-        let (uid, gid) = spelled.split_once(':').unwrap_or((spelled, ""));
-        let bad = || format!("--user {spelled:?}: a numeric UID[:GID] is needed");
-        user.set_uid(uid.parse().with_context(bad)?);
-        if !gid.is_empty() {
-            user.set_gid(gid.parse().with_context(bad)?);
+    if let Some((uid, gid)) = parsed.user {
+        user.set_uid(uid);
+        if let Some(gid) = gid {
+            user.set_gid(gid);
         }
     }
     let mut gids = user.additional_gids().clone().unwrap_or_default();
-    for g in parsed.values("--additional-gids") {
-        gids.push(
-            g.parse()
-                .with_context(|| format!("--additional-gids {g:?}"))?,
-        );
-    }
+    gids.extend(parsed.additional_gids.iter().copied());
     user.set_additional_gids(Some(gids).filter(|g| !g.is_empty()));
     if let Some(mut caps) = p.capabilities().clone() {
-        for name in parsed.values("--cap") {
+        for name in &parsed.cap {
             let cap = parse_capability(name)?;
             let add = |set: &Option<Capabilities>| {
                 let mut set = set.clone().unwrap_or_default();
@@ -214,7 +183,7 @@ fn build_process(c: &Container, parsed: &Parsed) -> anyhow::Result<Process> {
         }
         p.set_capabilities(Some(caps));
     }
-    if parsed.has("--no-new-privs") {
+    if parsed.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
     Ok(p)

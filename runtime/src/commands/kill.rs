@@ -4,14 +4,23 @@
 
 use anyhow::bail;
 
-use super::args::{self, flag, Flag};
 use super::container::Container;
 use crate::Global;
 use runtime::state::{ContainerStatus, PendingSignal};
 
-pub const USAGE: &str = "usage: hull kill [--all] ID [SIGNAL]";
-
-const FLAGS: &[Flag] = &[flag(&["-a", "--all"])];
+/// `kill [--all|-a] ID [SIGNAL]` (runc's; liboci-cli's makes SIGNAL
+/// required).
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// Container identifier
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+    /// Signal to send: a name (KILL, SIGKILL, RTMIN+1) or number (default SIGTERM)
+    pub signal: Option<String>,
+    /// Send the signal to every process of the container
+    #[arg(short, long)]
+    pub all: bool,
+}
 
 const NAMES: [(&str, i32); 31] = [
     ("HUP", libc::SIGHUP),
@@ -81,16 +90,15 @@ pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
     }
 }
 
-pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
-    let parsed = args::parse(argv, FLAGS, false)?;
-    let (id, signal) = match parsed.positional.as_slice() {
-        [id] => (id, libc::SIGTERM),
-        [id, sig] => (id, parse_signal(sig)?),
-        _ => bail!("\"kill\" requires a minimum of 1 and a maximum of 2 argument(s)"),
+pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
+    let id = &args.container_id;
+    let signal = match &args.signal {
+        Some(sig) => parse_signal(sig)?,
+        None => libc::SIGTERM,
     };
     let c = Container::load(global, id)?;
     c.require(ContainerStatus::can_kill)?;
-    let all = parsed.has("--all");
+    let all = args.all;
     if c.status == ContainerStatus::Paused {
         if signal == libc::SIGKILL {
             // The VM is frozen and its agent cannot act: SIGKILL kills the

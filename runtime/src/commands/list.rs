@@ -2,55 +2,31 @@
 //! state root, like `runc list` (same columns and alignment; `--quiet`
 //! prints the ids only).
 
-use anyhow::{bail, Context};
-
-use super::split_flag;
 use crate::Global;
 use runtime::state::owner::user_name;
 use runtime::state::{OciState, StateStore};
 
-pub const USAGE: &str = "usage: hull list [--format table|json] [--quiet]";
-
 /// Output shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `list [--format|-f table|json] [--quiet|-q]` (runc's; liboci-cli's has
+/// no `-f`).
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Args {
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Print the container ids only
+    #[arg(short, long)]
     pub quiet: bool,
 }
 
-pub fn parse(args: &[String]) -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        format: Format::Table,
-        quiet: false,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match split_flag(arg) {
-            ("-f" | "--format", inline) => {
-                let value = inline.or_else(|| it.next().map(String::as_str));
-                parsed.format = match value.context("--format needs a value")? {
-                    "table" => Format::Table,
-                    "json" => Format::Json,
-                    _ => bail!("invalid format option"),
-                };
-            }
-            ("-q" | "--quiet", None) => parsed.quiet = true,
-            (f, _) if f.starts_with('-') => bail!("unknown option {f}"),
-            _ => bail!("\"list\" requires exactly 0 argument(s)"),
-        }
-    }
-    Ok(parsed)
-}
-
-pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
-    let args = parse(args)?;
-    print!("{}", render(&StateStore::new(&global.root), args)?);
+pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
+    print!("{}", render(&StateStore::new(&global.root), *args)?);
     Ok(0)
 }
 
@@ -119,8 +95,15 @@ mod tests {
     use super::*;
     use crate::commands::testutil::{dead_state, live_state, store_in};
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn parse(line: &str) -> Result<Args, clap::Error> {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            args: Args,
+        }
+        let argv = std::iter::once("list").chain(line.split_whitespace());
+        Cmd::try_parse_from(argv).map(|c| c.args)
     }
 
     const TABLE: Args = Args {
@@ -130,17 +113,21 @@ mod tests {
 
     #[test]
     fn options() {
-        assert_eq!(parse(&[]).unwrap(), TABLE);
-        let a = parse(&args("-f json -q")).unwrap();
+        assert_eq!(parse("").unwrap(), TABLE);
+        let a = parse("-f json -q").unwrap();
         assert_eq!((a.format, a.quiet), (Format::Json, true));
-        assert_eq!(parse(&args("--format=table")).unwrap(), TABLE);
+        assert_eq!(parse("--format=table").unwrap(), TABLE);
         for (line, want) in [
-            ("--format xml", "invalid format option"),
-            ("--format", "--format needs a value"),
-            ("--all", "unknown option --all"),
-            ("c1", "\"list\" requires exactly 0 argument(s)"),
+            (
+                "--format xml",
+                "invalid value 'xml' for '--format <FORMAT>'",
+            ),
+            ("--format", "a value is required for '--format <FORMAT>'"),
+            ("--all", "unexpected argument '--all'"),
+            ("c1", "unexpected argument 'c1'"),
         ] {
-            assert_eq!(parse(&args(line)).unwrap_err().to_string(), want, "{line}");
+            let e = parse(line).unwrap_err().to_string();
+            assert!(e.contains(want), "{line}: {e}");
         }
     }
 

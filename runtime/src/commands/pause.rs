@@ -7,11 +7,8 @@ use super::container::Container;
 use crate::Global;
 use runtime::state::ContainerStatus;
 
-pub const PAUSE_USAGE: &str = "usage: hull pause ID";
-pub const RESUME_USAGE: &str = "usage: hull resume ID";
-
-pub fn pause(global: &Global, args: &[String]) -> anyhow::Result<i32> {
-    let id = super::one_id("pause", args)?;
+pub fn pause(global: &Global, args: &liboci_cli::Pause) -> anyhow::Result<i32> {
+    let id = args.container_id.as_str();
     switch(
         global,
         id,
@@ -21,8 +18,8 @@ pub fn pause(global: &Global, args: &[String]) -> anyhow::Result<i32> {
     )
 }
 
-pub fn resume(global: &Global, args: &[String]) -> anyhow::Result<i32> {
-    let id = super::one_id("resume", args)?;
+pub fn resume(global: &Global, args: &liboci_cli::Resume) -> anyhow::Result<i32> {
+    let id = args.container_id.as_str();
     let c = Container::load(global, id)?;
     if c.status == ContainerStatus::Running {
         bail!("container {id} is not paused");

@@ -7,25 +7,16 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Context};
 
-use super::args::{self, opt, Flag};
 use super::container::Container;
 use crate::Global;
 
-pub const USAGE: &str = "usage: hull ps [--format table|json] ID [PS ARGS...]";
-
-const FLAGS: &[Flag] = &[opt(&["-f", "--format"])];
-
-pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
-    let parsed = args::parse(argv, FLAGS, true)?;
-    let Some(id) = parsed.positional.first() else {
-        bail!("\"ps\" requires a minimum of 1 argument(s)");
-    };
-    let c = Container::load(global, id)?;
+pub fn main(global: &Global, args: &liboci_cli::Ps) -> anyhow::Result<i32> {
+    let c = Container::load(global, &args.container_id)?;
     let pids = host_pids(&c)?;
-    match parsed.value("--format").unwrap_or("table") {
+    match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            let mut ps_args: Vec<String> = parsed.positional[1..].to_vec();
+            let mut ps_args: Vec<String> = args.ps_options.clone();
             if ps_args.is_empty() {
                 ps_args.push("-ef".into());
             }

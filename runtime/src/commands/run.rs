@@ -8,22 +8,34 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
-use super::create::{sandbox_config, spawn_sandbox, write_pid_file, CreateArgs};
+use super::create::{container_config, sandbox_config, spawn_sandbox, write_pid_file, CreateArgs};
 use super::hooks;
 use super::lifecycle::Foreground;
 use crate::Global;
 use runtime::bundle::Bundle;
 use runtime::host::hooks::HookKind;
-use runtime::host::resources::VmDefaults;
 use runtime::process::exit;
 use runtime::process::sync::Notifier;
-use runtime::sandbox::run::{self, RunOptions, DEFAULT_OUTPUT_GRACE};
+use runtime::sandbox::run::{self, RunOptions};
 use runtime::sandbox::stdio::HostStdio;
-use runtime::sandbox::{DEFAULT_CPUS, DEFAULT_MEM_MIB};
 
-pub const USAGE: &str = "usage: hull run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket SOCK] [--timings] [--mem MIB] [--cpus N] ID";
+/// `run`: runc's flags (liboci-cli's definition) and hull's own.
+#[derive(clap::Args, Debug)]
+pub struct Cli {
+    #[command(flatten)]
+    pub base: liboci_cli::Run,
+    /// Print the run's phases as JSON on stderr
+    #[arg(long)]
+    pub timings: bool,
+    /// Guest RAM in MiB when the spec sets no memory limit (default: the config's vm.memory_mib)
+    #[arg(long, value_name = "MIB")]
+    pub mem: Option<u32>,
+    /// vCPUs when the spec sets no CPU quota (default: the config's vm.vcpus)
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+}
 
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,72 +44,36 @@ pub struct Args {
     /// Defaults to the current directory, as with runc.
     pub bundle: PathBuf,
     pub timings: bool,
-    pub mem_mib: u32,
-    pub cpus: u32,
+    /// `--mem`, over the configuration's and the annotations' value.
+    pub mem_mib: Option<u32>,
+    /// `--cpus`, likewise.
+    pub cpus: Option<u32>,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
 }
 
-/// Parses the arguments after `run`.
-pub fn parse(args: &[String]) -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        id: String::new(),
-        bundle: PathBuf::from("."),
-        timings: false,
-        mem_mib: DEFAULT_MEM_MIB,
-        cpus: DEFAULT_CPUS,
-        detach: false,
-        pid_file: None,
-        console_socket: None,
-    };
-    let mut id = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match flag {
-            "-b" | "--bundle" => parsed.bundle = value()?.into(),
-            "--timings" => parsed.timings = true,
-            "-d" | "--detach" => parsed.detach = true,
-            "--pid-file" => parsed.pid_file = Some(value()?.into()),
-            "--console-socket" => parsed.console_socket = Some(value()?.into()),
-            "--no-pivot" | "--no-new-keyring" => {}
-            "--preserve-fds" => {
-                if value()? != "0" {
-                    bail!(
-                        "--preserve-fds is not supported: descriptors cannot be passed into a VM"
-                    );
-                }
-            }
-            "--mem" => {
-                let v = value()?;
-                parsed.mem_mib = v.parse().with_context(|| format!("--mem {v:?}"))?;
-            }
-            "--cpus" => {
-                let v = value()?;
-                parsed.cpus = v.parse().with_context(|| format!("--cpus {v:?}"))?;
-            }
-            f if f.starts_with('-') && f.len() > 1 => bail!("unknown option {f}"),
-            _ if id.is_some() => bail!("unexpected argument {arg:?}"),
-            _ => id = Some(arg.clone()),
-        }
+impl Args {
+    /// What `cli` asks for; `--no-pivot`, `--no-new-keyring`,
+    /// `--no-subreaper` and `--keep` are accepted and mean nothing here.
+    pub fn from(cli: &Cli) -> anyhow::Result<Self> {
+        super::create::refuse_preserve_fds(cli.base.preserve_fds)?;
+        Ok(Self {
+            id: cli.base.container_id.clone(),
+            bundle: cli.base.bundle.clone(),
+            timings: cli.timings,
+            mem_mib: cli.mem,
+            cpus: cli.cpus,
+            detach: cli.base.detach,
+            pid_file: cli.base.pid_file.clone(),
+            console_socket: cli.base.console_socket.clone(),
+        })
     }
-    parsed.id = id.context("the container id is missing")?;
-    Ok(parsed)
 }
 
 /// Runs the container; the workload's exit status (128+N for signal N).
-pub fn main(global: &Global, args: &[String], child: Option<&mut Notifier>) -> anyhow::Result<i32> {
-    let args = parse(args)?;
+pub fn main(global: &Global, cli: &Cli, child: Option<&mut Notifier>) -> anyhow::Result<i32> {
+    let args = Args::from(cli)?;
     if child.is_some() {
         bail!("run: not a sandbox process role");
     }
@@ -105,17 +81,17 @@ pub fn main(global: &Global, args: &[String], child: Option<&mut Notifier>) -> a
         return create_and_start(global, &args);
     }
     let bundle = Bundle::load(&args.bundle)?;
+    let mut config = container_config(global, &bundle)?;
+    config.vm.memory_mib = args.mem_mib.unwrap_or(config.vm.memory_mib);
+    config.vm.vcpus = args.cpus.unwrap_or(config.vm.vcpus);
+    let sandbox = sandbox_config(global, &args.id, &bundle, &config)?;
+    let global = &global.with_log_level(config.log_level);
     for w in &bundle.warnings {
         global.warn(w);
     }
-    let defaults = VmDefaults {
-        mem_mib: args.mem_mib,
-        cpus: args.cpus,
-    };
-    let sandbox = sandbox_config(global, &args.id, &bundle, defaults)?;
     let opts = RunOptions {
         sandbox,
-        output_grace: DEFAULT_OUTPUT_GRACE,
+        output_grace: config.output_grace(),
         forward_signals: true,
     };
     let mut lifecycle = Foreground {
@@ -146,8 +122,15 @@ fn create_and_start(global: &Global, args: &Args) -> anyhow::Result<i32> {
     if let Some(path) = &create.pid_file {
         write_pid_file(path, pid)?;
     }
-    if let Err(e) = super::start::main(global, std::slice::from_ref(&args.id)) {
-        let _ = super::delete::main(global, &["--force".into(), args.id.clone()]);
+    let start = liboci_cli::Start {
+        container_id: args.id.clone(),
+    };
+    if let Err(e) = super::start::main(global, &start) {
+        let delete = liboci_cli::Delete {
+            container_id: args.id.clone(),
+            force: true,
+        };
+        let _ = super::delete::main(global, &delete);
         return Err(e);
     }
     if args.detach {
@@ -171,46 +154,63 @@ fn create_and_start(global: &Global, args: &Args) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{self, Command, Parsed};
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn parse(line: &str) -> Result<Args, String> {
+        let argv: Vec<String> = std::iter::once("run")
+            .chain(line.split_whitespace())
+            .map(String::from)
+            .collect();
+        match cli::parse(&argv) {
+            Parsed::Run(c) => match c.command {
+                Some(Command::Run(run)) => Args::from(&run).map_err(|e| e.to_string()),
+                other => panic!("{other:?}"),
+            },
+            Parsed::Usage(u) => Err(u.message),
+            Parsed::Print(p) => panic!("{p}"),
+        }
     }
 
     #[test]
     fn options_and_the_id() {
-        let a = parse(&args("--bundle /b --timings --mem=512 --cpus 2 c1")).unwrap();
+        let a = parse("--bundle /b --timings --mem=512 --cpus 2 c1").unwrap();
         assert_eq!(
             a,
             Args {
                 id: "c1".into(),
                 bundle: "/b".into(),
                 timings: true,
-                mem_mib: 512,
-                cpus: 2,
+                mem_mib: Some(512),
+                cpus: Some(2),
                 detach: false,
                 pid_file: None,
                 console_socket: None,
             }
         );
-        let a = parse(&args("c2 -b=x")).unwrap_err();
-        assert!(a.to_string().contains("unknown option -b=x"), "{a}");
-        let a = parse(&args("c2")).unwrap();
+        let a = parse("-b x -d --pid-file /p --console-socket /s --no-pivot --no-new-keyring c2")
+            .unwrap();
         assert_eq!(
-            (a.bundle, a.mem_mib, a.cpus),
-            (".".into(), DEFAULT_MEM_MIB, DEFAULT_CPUS)
+            (a.bundle, a.detach, a.pid_file, a.console_socket),
+            ("x".into(), true, Some("/p".into()), Some("/s".into()))
         );
+        let a = parse("c2").unwrap();
+        assert_eq!((a.bundle, a.mem_mib, a.cpus), (".".into(), None, None));
     }
 
     #[test]
     fn bad_command_lines_are_refused() {
         for (line, want) in [
-            ("", "id is missing"),
-            ("--bundle", "--bundle needs a value"),
-            ("--mem lots c", "--mem \"lots\""),
-            ("--frobnicate c", "unknown option --frobnicate"),
-            ("a b", "unexpected argument \"b\""),
+            (
+                "",
+                "the following required arguments were not provided: <CONTAINER_ID>",
+            ),
+            ("--bundle", "a value is required for '--bundle <BUNDLE>'"),
+            ("--mem lots c", "invalid value 'lots' for '--mem <MIB>'"),
+            ("--frobnicate c", "unexpected argument '--frobnicate' found"),
+            ("a b", "unexpected argument 'b' found"),
+            ("--preserve-fds 2 c", "--preserve-fds is not supported"),
         ] {
-            let e = format!("{:#}", parse(&args(line)).unwrap_err());
+            let e = parse(line).unwrap_err();
             assert!(e.contains(want), "{line}: {e}");
         }
     }

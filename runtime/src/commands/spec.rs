@@ -10,34 +10,22 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::split_flag;
 use runtime::bundle::CONFIG_FILE;
 use runtime::state::OCI_VERSION;
-
-pub const USAGE: &str = "usage: hull spec [--bundle DIR]";
 
 /// runc's default capability set (bounding, effective, permitted).
 pub const DEFAULT_CAPABILITIES: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
 /// The bundle directory (default: the current one).
-pub fn parse(args: &[String]) -> anyhow::Result<PathBuf> {
-    let mut bundle = PathBuf::from(".");
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match split_flag(arg) {
-            ("-b" | "--bundle", inline) => {
-                let value = inline.map(String::from).or_else(|| it.next().cloned());
-                bundle = value.context("--bundle needs a value")?.into();
-            }
-            (f, _) if f.starts_with('-') => bail!("unknown option {f}"),
-            _ => bail!("\"spec\" requires exactly 0 argument(s)"),
-        }
+pub fn bundle_dir(args: &liboci_cli::Spec) -> anyhow::Result<PathBuf> {
+    if args.rootless {
+        bail!("--rootless is not supported: hull runs containers in a VM, as root");
     }
-    Ok(bundle)
+    Ok(args.bundle.clone().unwrap_or_else(|| PathBuf::from(".")))
 }
 
-pub fn main(args: &[String]) -> anyhow::Result<i32> {
-    write(&parse(args)?)?;
+pub fn main(args: &liboci_cli::Spec) -> anyhow::Result<i32> {
+    write(&bundle_dir(args)?)?;
     Ok(0)
 }
 
@@ -173,12 +161,23 @@ mod tests {
 
     #[test]
     fn options() {
-        let a = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-        assert_eq!(parse(&a("")).unwrap(), PathBuf::from("."));
-        assert_eq!(parse(&a("-b /x")).unwrap(), PathBuf::from("/x"));
-        assert_eq!(parse(&a("--bundle=/y")).unwrap(), PathBuf::from("/y"));
-        assert!(parse(&a("--bundle")).is_err());
-        assert!(parse(&a("--rootless")).is_err());
-        assert!(parse(&a("extra")).is_err());
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            args: liboci_cli::Spec,
+        }
+        let parse = |s: &str| {
+            let argv = std::iter::once("spec").chain(s.split_whitespace());
+            Cmd::try_parse_from(argv)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| bundle_dir(&c.args))
+        };
+        assert_eq!(parse("").unwrap(), PathBuf::from("."));
+        assert_eq!(parse("-b /x").unwrap(), PathBuf::from("/x"));
+        assert_eq!(parse("--bundle=/y").unwrap(), PathBuf::from("/y"));
+        assert!(parse("--bundle").is_err());
+        assert!(parse("--rootless").is_err());
+        assert!(parse("extra").is_err());
     }
 }

@@ -7,10 +7,8 @@ use crate::Global;
 use runtime::host::hooks::HookKind;
 use runtime::state::ContainerStatus;
 
-pub const USAGE: &str = "usage: hull start ID";
-
-pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
-    let id = super::one_id("start", args)?;
+pub fn main(global: &Global, args: &liboci_cli::Start) -> anyhow::Result<i32> {
+    let id = args.container_id.as_str();
     let c = Container::load(global, id)?;
     match c.status {
         ContainerStatus::Created if !c.state.hull.foreground => {}

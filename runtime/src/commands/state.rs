@@ -4,11 +4,9 @@
 use crate::Global;
 use runtime::state::StateStore;
 
-pub const USAGE: &str = "usage: hull state ID";
-
 /// Prints the state.
-pub fn main(global: &Global, args: &[String]) -> anyhow::Result<i32> {
-    let id = super::one_id("state", args)?;
+pub fn main(global: &Global, args: &liboci_cli::State) -> anyhow::Result<i32> {
+    let id = args.container_id.as_str();
     println!("{}", render(&StateStore::new(&global.root), id)?);
     Ok(0)
 }

@@ -10,56 +10,96 @@ use std::io::Read;
 
 use anyhow::{bail, Context};
 
-use super::args::{self, opt, Flag, Parsed};
 use super::container::Container;
 use crate::Global;
 use runtime::bundle::spec::resources::{Cpu, LinuxResources, Memory, Pids};
 use runtime::host::resources::{agent_resources, parse_memory_size};
 use runtime::state::ContainerStatus;
 
-pub const USAGE: &str = "usage: hull update [--memory N] [--cpu-quota N] [--cpu-period N] [--cpu-share N] [--pids-limit N] [-r FILE] ID";
+/// `update [OPTIONS] ID`, runc's flags (liboci-cli's take no `64m` sizes
+/// and no `--cpu-quota -1`). The limits hull cannot apply are taken as
+/// text and refused by name.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    /// Read the new limits from this OCI linux.resources JSON file (- for stdin)
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<String>,
+    /// Memory limit: bytes, or a number with k, m, g or t
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPU CFS quota in microseconds (-1: none)
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU shares (relative weight)
+    #[arg(long)]
+    pub cpu_share: Option<u64>,
+    /// Maximum number of processes (-1: none)
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub unsupported: Unsupported,
+    /// Container identifier
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+}
 
-const FLAGS: &[Flag] = &[
-    opt(&["-r", "--resources"]),
-    opt(&["--memory"]),
-    opt(&["--cpu-quota"]),
-    opt(&["--cpu-period"]),
-    opt(&["--cpu-share"]),
-    opt(&["--pids-limit"]),
-    opt(&["--memory-reservation"]),
-    opt(&["--memory-swap"]),
-    opt(&["--kernel-memory"]),
-    opt(&["--kernel-memory-tcp"]),
-    opt(&["--cpuset-cpus"]),
-    opt(&["--cpuset-mems"]),
-    opt(&["--blkio-weight"]),
-    opt(&["--cpu-rt-period"]),
-    opt(&["--cpu-rt-runtime"]),
-    opt(&["--l3-cache-schema"]),
-    opt(&["--mem-bw-schema"]),
-];
+/// runc's flags for limits a VM's guest cgroup does not take here.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unsupported {
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    #[arg(long, hide = true)]
+    cpuset_cpus: Option<String>,
+    #[arg(long, hide = true)]
+    cpuset_mems: Option<String>,
+    #[arg(long, hide = true)]
+    blkio_weight: Option<String>,
+    #[arg(long, hide = true)]
+    cpu_rt_period: Option<String>,
+    #[arg(long, hide = true)]
+    cpu_rt_runtime: Option<String>,
+    #[arg(long, hide = true)]
+    l3_cache_schema: Option<String>,
+    #[arg(long, hide = true)]
+    mem_bw_schema: Option<String>,
+}
 
-const UNSUPPORTED: [&str; 11] = [
-    "--memory-reservation",
-    "--memory-swap",
-    "--kernel-memory",
-    "--kernel-memory-tcp",
-    "--cpuset-cpus",
-    "--cpuset-mems",
-    "--blkio-weight",
-    "--cpu-rt-period",
-    "--cpu-rt-runtime",
-    "--l3-cache-schema",
-    "--mem-bw-schema",
-];
+impl Unsupported {
+    /// The first unsupported flag given.
+    fn first(&self) -> Option<&'static str> {
+        [
+            ("--memory-reservation", &self.memory_reservation),
+            ("--memory-swap", &self.memory_swap),
+            ("--kernel-memory", &self.kernel_memory),
+            ("--kernel-memory-tcp", &self.kernel_memory_tcp),
+            ("--cpuset-cpus", &self.cpuset_cpus),
+            ("--cpuset-mems", &self.cpuset_mems),
+            ("--blkio-weight", &self.blkio_weight),
+            ("--cpu-rt-period", &self.cpu_rt_period),
+            ("--cpu-rt-runtime", &self.cpu_rt_runtime),
+            ("--l3-cache-schema", &self.l3_cache_schema),
+            ("--mem-bw-schema", &self.mem_bw_schema),
+        ]
+        .into_iter()
+        .find_map(|(flag, v)| v.is_some().then_some(flag))
+    }
+}
 
-pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
-    let parsed = args::parse(argv, FLAGS, false)?;
-    let id = parsed.id("update")?;
-    if let Some(flag) = UNSUPPORTED.iter().find(|f| parsed.has(f)) {
+pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
+    let id = args.container_id.as_str();
+    if let Some(flag) = args.unsupported.first() {
         bail!("{flag} is not supported by hull: the container runs in a VM whose guest cgroup takes memory, cpu quota/period/shares and pids limits only");
     }
-    let resources = resources(&parsed)?;
+    let resources = resources(args)?;
     let c = Container::load(global, id)?;
     c.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
     check_fits(&resources, c.state.hull.mem_mib)?;
@@ -68,8 +108,8 @@ pub fn main(global: &Global, argv: &[String]) -> anyhow::Result<i32> {
 }
 
 /// The resources asked for, from `-r` and the flags (flags win).
-fn resources(parsed: &Parsed) -> anyhow::Result<LinuxResources> {
-    let mut r = match parsed.value("--resources") {
+fn resources(args: &Args) -> anyhow::Result<LinuxResources> {
+    let mut r = match args.resources.as_deref() {
         Some(path) => {
             let mut text = String::new();
             if path == "-" {
@@ -82,22 +122,22 @@ fn resources(parsed: &Parsed) -> anyhow::Result<LinuxResources> {
         }
         None => LinuxResources::default(),
     };
-    if let Some(m) = parsed.value("--memory") {
+    if let Some(m) = args.memory.as_deref() {
         r.memory.get_or_insert_with(Memory::default).limit = Some(parse_memory_size(m)?);
     }
     fn cpu(r: &mut LinuxResources) -> &mut Cpu {
         r.cpu.get_or_insert_with(Cpu::default)
     }
-    if let Some(q) = parsed.number::<i64>("--cpu-quota")? {
+    if let Some(q) = args.cpu_quota {
         cpu(&mut r).quota = Some(q);
     }
-    if let Some(p) = parsed.number::<u64>("--cpu-period")? {
+    if let Some(p) = args.cpu_period {
         cpu(&mut r).period = Some(p);
     }
-    if let Some(s) = parsed.number::<u64>("--cpu-share")? {
+    if let Some(s) = args.cpu_share {
         cpu(&mut r).shares = Some(s);
     }
-    if let Some(p) = parsed.number::<i64>("--pids-limit")? {
+    if let Some(p) = args.pids_limit {
         r.pids.get_or_insert_with(Pids::default).limit = Some(p);
     }
     Ok(r)
@@ -118,9 +158,15 @@ fn check_fits(r: &LinuxResources, vm_mib: u32) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn parsed(line: &str) -> Parsed {
-        let a: Vec<String> = line.split_whitespace().map(String::from).collect();
-        args::parse(&a, FLAGS, false).unwrap()
+    fn parsed(line: &str) -> Args {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            args: Args,
+        }
+        let argv = std::iter::once("update").chain(line.split_whitespace());
+        Cmd::try_parse_from(argv).unwrap().args
     }
 
     #[test]
@@ -137,5 +183,9 @@ mod tests {
         let e = check_fits(&r, 32).unwrap_err().to_string();
         assert!(e.contains("cannot resize a running VM"), "{e}");
         assert!(resources(&parsed("--memory lots c")).is_err());
+        let a = parsed("--cpu-quota -1 --pids-limit=-1 --memory-swap -1 c");
+        assert_eq!((a.cpu_quota, a.pids_limit), (Some(-1), Some(-1)));
+        assert_eq!(a.unsupported.first(), Some("--memory-swap"));
+        assert_eq!(parsed("-r - c").resources.as_deref(), Some("-"));
     }
 }

@@ -57,6 +57,9 @@ pub enum ResourceError {
 pub struct VmDefaults {
     pub mem_mib: u32,
     pub cpus: u32,
+    /// Guest RAM added to a memory limit ([`GUEST_OVERHEAD_MIB`] unless
+    /// configured otherwise).
+    pub overhead_mib: u64,
 }
 
 /// Guest RAM (MiB) and vCPUs for a container with `resources`.
@@ -73,7 +76,7 @@ pub fn vm_size(
         Some(limit_bytes) => {
             let limit_mib = limit_bytes.unsigned_abs().div_ceil(MIB);
             let mem_mib =
-                (limit_mib + GUEST_OVERHEAD_MIB + limit_mib.div_ceil(64)).max(MIN_MEM_MIB);
+                (limit_mib + defaults.overhead_mib + limit_mib.div_ceil(64)).max(MIN_MEM_MIB);
             if mem_mib > MAX_MEM_MIB {
                 return Err(ResourceError::TooMuchMemory {
                     limit_bytes,

@@ -41,6 +41,24 @@ impl Artifacts {
         )
     }
 
+    /// [`Artifacts::locate`], with the configured kernel and initramfs
+    /// (the config file's `vm.kernel`, `vm.initramfs`) taken as is in place
+    /// of the search; `HULL_KERNEL` and `HULL_INITRD` still win.
+    pub fn locate_configured(
+        kernel: Option<&Path>,
+        initrd: Option<&Path>,
+    ) -> Result<Self, ArtifactError> {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        Self::locate_with(
+            with_configured(|var| std::env::var_os(var), kernel, initrd),
+            Path::new(INSTALLED_VMM),
+            Path::new(INSTALLED_SHARE),
+            exe_dir.as_deref(),
+        )
+    }
+
     /// [`Artifacts::locate`] with its inputs spelled out (for tests).
     pub fn locate_with(
         env: impl Fn(&str) -> Option<OsString>,
@@ -88,6 +106,25 @@ impl Artifacts {
     }
 }
 
+/// `env`, with the configured kernel and initramfs standing in for an
+/// unset (or empty) `HULL_KERNEL` and `HULL_INITRD`.
+fn with_configured<'a>(
+    env: impl Fn(&str) -> Option<OsString> + 'a,
+    kernel: Option<&'a Path>,
+    initrd: Option<&'a Path>,
+) -> impl Fn(&str) -> Option<OsString> + 'a {
+    move |var| {
+        let configured = match var {
+            "HULL_KERNEL" => kernel,
+            "HULL_INITRD" => initrd,
+            _ => None,
+        };
+        env(var)
+            .filter(|v| !v.is_empty())
+            .or_else(|| configured.map(|p| p.as_os_str().to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +158,37 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(&empty.path().join("hull-vmm").display().to_string()));
+    }
+
+    #[test]
+    fn configured_paths_stand_in_for_unset_variables() {
+        let installed = TempDir::new("installed-configured");
+        let vmm = installed.path().join("hull-vmm");
+        std::fs::write(&vmm, "").unwrap();
+        std::fs::write(installed.path().join("vmlinux"), "").unwrap();
+        std::fs::write(installed.path().join("initramfs.cpio"), "").unwrap();
+        let env = |var: &str| match var {
+            "HULL_KERNEL" => Some(OsString::from("/env/vmlinux")),
+            "HULL_INITRD" => Some(OsString::new()),
+            _ => None,
+        };
+        let env = with_configured(
+            env,
+            Some(Path::new("/cfg/vmlinux")),
+            Some(Path::new("/cfg/initramfs.cpio")),
+        );
+        let a = Artifacts::locate_with(env, &vmm, installed.path(), None).unwrap();
+        // The environment wins; an empty variable is unset.
+        assert_eq!(a.kernel, PathBuf::from("/env/vmlinux"));
+        assert_eq!(a.initrd, PathBuf::from("/cfg/initramfs.cpio"));
+        // Nothing configured: the installed layout, as before.
+        let a = Artifacts::locate_with(
+            with_configured(|_| None, None, None),
+            &vmm,
+            installed.path(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.kernel, installed.path().join("vmlinux"));
     }
 }

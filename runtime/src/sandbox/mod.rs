@@ -107,6 +107,8 @@ pub struct SandboxConfig {
     pub mem_mib: u32,
     pub cpus: u32,
     pub boot_timeout: Duration,
+    /// How long a powered-off VM may take to exit before it is killed.
+    pub power_off_timeout: Duration,
     /// Started by `hull create` (else `hull run` drives it to the end and
     /// no other command may start it).
     pub detached: bool,
@@ -124,6 +126,7 @@ impl SandboxConfig {
             mem_mib: DEFAULT_MEM_MIB,
             cpus: DEFAULT_CPUS,
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
+            power_off_timeout: POWER_OFF_TIMEOUT,
             detached: false,
             systemd_cgroup: false,
         }
@@ -145,6 +148,7 @@ pub struct Sandbox {
     cgroup: HostCgroup,
     _socket: SocketFile,
     state: StateDir,
+    power_off_timeout: Duration,
 }
 
 /// The VM's socket file, removed when the sandbox goes (the VM is gone by
@@ -300,6 +304,7 @@ impl Sandbox {
             cgroup,
             _socket: socket_guard,
             state,
+            power_off_timeout: config.power_off_timeout,
         })
     }
 
@@ -390,7 +395,7 @@ impl Sandbox {
         if self.lock_control().power_off().is_err() {
             self.vmm.killer().kill();
         }
-        let status = self.vmm.wait_exit_or_kill(POWER_OFF_TIMEOUT);
+        let status = self.vmm.wait_exit_or_kill(self.power_off_timeout);
         self.share.teardown()?;
         self.state.remove()?;
         Ok(status)

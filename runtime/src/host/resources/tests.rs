@@ -3,6 +3,7 @@ use super::*;
 const DEFAULTS: VmDefaults = VmDefaults {
     mem_mib: 256,
     cpus: 1,
+    overhead_mib: GUEST_OVERHEAD_MIB,
 };
 
 fn res(json: &str) -> LinuxResources {
@@ -22,8 +23,22 @@ fn no_limits_give_the_defaults() {
     let two = VmDefaults {
         mem_mib: 512,
         cpus: 2,
+        overhead_mib: GUEST_OVERHEAD_MIB,
     };
     assert_eq!(vm_size(Some(&res("{}")), two), Ok((512, 2)));
+}
+
+#[test]
+fn the_overhead_is_configurable() {
+    let none = VmDefaults {
+        overhead_mib: 0,
+        ..DEFAULTS
+    };
+    // 640 MiB + 0 + 10 (its struct pages).
+    assert_eq!(
+        vm_size(Some(&res(r#"{"memory": {"limit": 671088640}}"#)), none),
+        Ok((650, 1))
+    );
 }
 
 #[test]
