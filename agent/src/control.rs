@@ -186,6 +186,10 @@ fn handle(registry: &Registry, request: Request) -> Response {
             container_id,
             resources,
         } => registry.update(&container_id, &resources),
+        Request::Freeze {
+            container_id,
+            frozen,
+        } => registry.freeze(&container_id, frozen),
         Request::Destroy { container_id } => registry.destroy(&container_id),
         Request::Hello { .. } | Request::PowerOff => {
             Response::error(ErrorCode::BadRequest, "unexpected request")

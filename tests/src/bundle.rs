@@ -67,6 +67,21 @@ pub struct Spec {
     pub terminal: bool,
     /// Namespaces; the default is runc spec's (pid, ipc, uts, mount, network).
     pub namespaces: Vec<&'static str>,
+    /// Merged into the config.json last (objects key by key; anything else,
+    /// arrays included, replaces what is there).
+    pub patch: Value,
+}
+
+/// Deep-merges `patch` into `base`.
+pub fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
 }
 
 impl Spec {
@@ -81,6 +96,7 @@ impl Spec {
             readonly: false,
             terminal: false,
             namespaces: vec!["pid", "ipc", "uts", "mount", "network"],
+            patch: Value::Null,
         }
     }
 
@@ -96,7 +112,7 @@ impl Spec {
             "CAP_SETUID",
             "CAP_SETGID"
         ]);
-        json!({
+        let mut config = json!({
             "ociVersion": "1.0.2",
             "process": {
                 "terminal": self.terminal,
@@ -128,7 +144,11 @@ impl Spec {
                 "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
                 "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
             }
-        })
+        });
+        if !self.patch.is_null() {
+            merge(&mut config, &self.patch);
+        }
+        config
     }
 }
 

@@ -95,9 +95,15 @@ impl HullRun {
     /// Starts `hull --root STATE run --timings --bundle BUNDLE ID`; `stdin`
     /// is written then closed (None: /dev/null).
     pub fn start(bundle: &Path, id: &str, stdin: Option<Vec<u8>>) -> Self {
+        Self::start_with(bundle, id, stdin, &[])
+    }
+
+    /// As [`HullRun::start`], with extra global options (e.g. `--config F`).
+    pub fn start_with(bundle: &Path, id: &str, stdin: Option<Vec<u8>>, global: &[&str]) -> Self {
         let mut child = Command::new(hull_bin())
             .arg("--root")
             .arg(state_root())
+            .args(global)
             .args(["run", "--timings", "--bundle"])
             .arg(bundle)
             .arg(id)

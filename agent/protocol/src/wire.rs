@@ -95,6 +95,13 @@ pub enum Request {
         container_id: String,
         resources: Resources,
     },
+    /// Freezes (`frozen`) or thaws every process of the container (its
+    /// cgroup's `cgroup.freeze`); answers once the kernel says it is done.
+    /// Signals sent meanwhile are delivered at the thaw; SIGKILL at once.
+    Freeze {
+        container_id: String,
+        frozen: bool,
+    },
     /// Kills whatever is left of the container and removes it.
     Destroy {
         container_id: String,

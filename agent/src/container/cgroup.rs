@@ -87,6 +87,52 @@ pub fn signal_all(dir: &str, signal: i32) {
     }
 }
 
+/// How long the kernel may take to freeze or thaw a container.
+pub const FREEZE_TIMEOUT_MS: i32 = 10_000;
+
+/// Whether `cgroup.events` says the cgroup is frozen.
+fn frozen(dir: &str) -> Option<bool> {
+    let events = std::fs::read_to_string(format!("{dir}/cgroup.events")).ok()?;
+    events
+        .lines()
+        .find_map(|l| l.strip_prefix("frozen "))
+        .map(|v| v.trim() == "1")
+}
+
+/// Freezes or thaws every process of the cgroup (`cgroup.freeze`), and
+/// waits for `cgroup.events` to say so (the kernel notifies a change of
+/// that file with POLLPRI), at most [`FREEZE_TIMEOUT_MS`].
+pub fn freeze(dir: &str, on: bool) -> Result<(), String> {
+    if dir.is_empty() {
+        return Err("the guest has no cgroup2 to freeze".into());
+    }
+    let events = std::fs::File::open(format!("{dir}/cgroup.events"))
+        .map_err(|e| format!("open {dir}/cgroup.events: {e}"))?;
+    std::fs::write(format!("{dir}/cgroup.freeze"), if on { "1" } else { "0" })
+        .map_err(|e| format!("write {dir}/cgroup.freeze: {e}"))?;
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(FREEZE_TIMEOUT_MS as u64);
+    loop {
+        if frozen(dir) == Some(on) {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            let what = if on { "freeze" } else { "thaw" };
+            return Err(format!(
+                "the kernel did not {what} the container within {FREEZE_TIMEOUT_MS} ms"
+            ));
+        }
+        let mut pfd = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&events),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the call's duration.
+        unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(1000) as i32) };
+    }
+}
+
 /// Removes the (empty) cgroup; best effort.
 pub fn remove(dir: &str) {
     if !dir.is_empty() {

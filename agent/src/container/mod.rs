@@ -451,6 +451,23 @@ impl Registry {
         }
     }
 
+    /// Freezes or thaws the container's processes (pause/resume).
+    pub fn freeze(&self, id: &str, on: bool) -> Response {
+        let cgroup = match self.lock().containers.get(id) {
+            Some(c) => c.cgroup.clone(),
+            None => {
+                return err(
+                    ErrorCode::NotFound,
+                    format!("container {id} does not exist"),
+                )
+            }
+        };
+        match cgroup::freeze(&cgroup, on) {
+            Ok(()) => Response::Ok,
+            Err(message) => err(ErrorCode::Internal, message),
+        }
+    }
+
     /// Kills every process of the container, waits for its init, removes it.
     pub fn destroy(&self, id: &str) -> Response {
         let Some(c) = self.lock().containers.remove(id) else {

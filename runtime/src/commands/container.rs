@@ -31,9 +31,15 @@ impl Container {
         &self.state.id
     }
 
-    /// A hello'd connection to the container's agent.
-    pub fn agent(&self) -> anyhow::Result<Client> {
-        let (client, _) = Client::connect(&self.state.hull.vsock_socket)
+    /// A hello'd connection to the container's agent, its requests bounded
+    /// by `timeouts.agent_request_secs`.
+    pub fn agent(&self, global: &Global) -> anyhow::Result<Client> {
+        let deadline = global
+            .config()
+            .map_or(runtime::sandbox::client::REQUEST_DEADLINE, |c| {
+                c.agent_deadline()
+            });
+        let (client, _) = Client::connect_within(&self.state.hull.vsock_socket, deadline)
             .with_context(|| format!("cannot reach the sandbox of container {}", self.id()))?;
         Ok(client)
     }

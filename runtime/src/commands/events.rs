@@ -37,7 +37,7 @@ pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
     let interval = args.interval;
     let c = Container::load(global, id)?;
     c.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
-    let mut agent = c.agent()?;
+    let mut agent = c.agent(global)?;
     loop {
         let stats = agent.stats(id)?;
         println!("{}", event(id, &stats));

@@ -6,7 +6,7 @@ use anyhow::bail;
 
 use super::container::Container;
 use crate::Global;
-use runtime::state::{ContainerStatus, PendingSignal};
+use runtime::state::ContainerStatus;
 
 /// `kill [--all|-a] ID [SIGNAL]` (runc's; liboci-cli's makes SIGNAL
 /// required).
@@ -98,31 +98,9 @@ pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
     };
     let c = Container::load(global, id)?;
     c.require(ContainerStatus::can_kill)?;
-    let all = args.all;
-    if c.status == ContainerStatus::Paused {
-        if signal == libc::SIGKILL {
-            // The VM is frozen and its agent cannot act: SIGKILL kills the
-            // whole sandbox instead (its VMM dies with it).
-            if let Some(p) = c.sandbox_process()? {
-                p.signal(libc::SIGKILL)?;
-            }
-            return Ok(0);
-        }
-        // Any other signal is held for `resume` (as runc's frozen cgroup
-        // holds it), unless the container was resumed meanwhile.
-        let mut queued = false;
-        c.store.update(id, |s| {
-            if s.status == ContainerStatus::Paused {
-                s.hull.pending_signals.push(PendingSignal { signal, all });
-                queued = true;
-            }
-            Ok(())
-        })?;
-        if queued {
-            return Ok(0);
-        }
-    }
-    c.agent()?.signal(id, None, signal, all)?;
+    // A paused container's cgroup is frozen in its guest: the kernel holds
+    // the signal until the thaw (SIGKILL acts at once), as under runc.
+    c.agent(global)?.signal(id, None, signal, args.all)?;
     Ok(0)
 }
 

@@ -1,7 +1,10 @@
-//! `hull pause ID` / `hull resume ID`: stops and resumes the container's
-//! VM: its VMM (every vCPU and device thread) gets SIGSTOP and SIGCONT.
+//! `hull pause ID` / `hull resume ID`: freezes and thaws the container's
+//! cgroup in its guest (`cgroup.freeze`), as runc freezes the container's
+//! cgroup. The VM itself keeps running, so `kill` (delivered by the kernel
+//! at the thaw; SIGKILL at once), `state`, `events` and `ps` keep working on a
+//! paused container, and `exec` is refused as runc refuses it.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::container::Container;
 use crate::Global;
@@ -13,7 +16,7 @@ pub fn pause(global: &Global, args: &liboci_cli::Pause) -> anyhow::Result<i32> {
         global,
         id,
         ContainerStatus::can_pause,
-        libc::SIGSTOP,
+        true,
         ContainerStatus::Paused,
     )
 }
@@ -28,7 +31,7 @@ pub fn resume(global: &Global, args: &liboci_cli::Resume) -> anyhow::Result<i32>
         global,
         id,
         ContainerStatus::can_resume,
-        libc::SIGCONT,
+        false,
         ContainerStatus::Running,
     )
 }
@@ -37,37 +40,15 @@ fn switch(
     global: &Global,
     id: &str,
     allowed: fn(ContainerStatus) -> bool,
-    signal: i32,
+    frozen: bool,
     to: ContainerStatus,
 ) -> anyhow::Result<i32> {
     let c = Container::load(global, id)?;
     c.require(allowed)?;
-    let vmm = c
-        .vmm_process()?
-        .with_context(|| format!("the VM of container {id} is gone"))?;
-    vmm.signal(signal)?;
-    let mut pending = Vec::new();
+    c.agent(global)?.freeze(id, frozen)?;
     c.store.update(id, |s| {
         s.status = s.status.transition(to)?;
-        pending = std::mem::take(&mut s.hull.pending_signals);
         Ok(())
     })?;
-    // Back to running: deliver what `kill` held while the VM was stopped.
-    // The container runs again whatever happens to them: one that cannot be
-    // delivered (the workload already exited of an earlier one) is a warning.
-    if !pending.is_empty() {
-        let mut agent = match c.agent() {
-            Ok(agent) => agent,
-            Err(e) => {
-                global.warn(&format!("signals held while paused not delivered: {e:#}"));
-                return Ok(0);
-            }
-        };
-        for p in pending {
-            if let Err(e) = agent.signal(id, None, p.signal, p.all) {
-                global.warn(&format!("signal {} held while paused: {e:#}", p.signal));
-            }
-        }
-    }
     Ok(0)
 }

@@ -20,7 +20,7 @@ pub fn main(global: &Global, args: &liboci_cli::Start) -> anyhow::Result<i32> {
             bail!("cannot start an already running container")
         }
     }
-    let mut agent = c.agent()?;
+    let mut agent = c.agent(global)?;
     super::hooks::run(&c, HookKind::StartContainer)?;
     agent.start(id, None)?;
     let mut c = c;

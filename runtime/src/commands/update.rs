@@ -103,7 +103,7 @@ pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
     let c = Container::load(global, id)?;
     c.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
     check_fits(&resources, c.state.hull.mem_mib)?;
-    c.agent()?.update(id, agent_resources(&resources))?;
+    c.agent(global)?.update(id, agent_resources(&resources))?;
     Ok(0)
 }
 

@@ -17,6 +17,7 @@
 //! [timeouts]
 //! boot_secs = 120
 //! power_off_secs = 60
+//! agent_request_secs = 60
 //! output_grace_secs = 10
 //!
 //! [log]
@@ -122,6 +123,8 @@ pub struct TimeoutSettings {
     pub power_off_secs: u32,
     /// How long output may still drain after the workload exited.
     pub output_grace_secs: u32,
+    /// How long an agent request (all but `wait`) may take.
+    pub agent_request_secs: u32,
 }
 
 /// The whole configuration: the file's values over the built-in defaults,
@@ -151,6 +154,7 @@ impl Default for Config {
                 boot_secs: crate::sandbox::DEFAULT_BOOT_TIMEOUT.as_secs() as u32,
                 power_off_secs: crate::sandbox::POWER_OFF_TIMEOUT.as_secs() as u32,
                 output_grace_secs: crate::sandbox::run::DEFAULT_OUTPUT_GRACE.as_secs() as u32,
+                agent_request_secs: crate::sandbox::client::REQUEST_DEADLINE.as_secs() as u32,
             },
             log_level: LogLevel::Warn,
             allowed_annotations: SETTINGS
@@ -275,6 +279,11 @@ impl Config {
     /// How long a powered-off VM may take to exit.
     pub fn power_off_timeout(&self) -> Duration {
         Duration::from_secs(self.timeouts.power_off_secs.into())
+    }
+
+    /// How long an agent request may take.
+    pub fn agent_deadline(&self) -> Duration {
+        Duration::from_secs(self.timeouts.agent_request_secs.into())
     }
 
     /// How long output may drain after the workload exited.

@@ -98,6 +98,12 @@ pub const SETTINGS: &[Setting] = &[
         unsafe_annotation: false,
     },
     Setting {
+        key: "timeouts.agent_request_secs",
+        kind: Kind::Int { min: 1, max: 3600 },
+        about: "seconds any agent request but wait may take before it fails",
+        unsafe_annotation: false,
+    },
+    Setting {
         key: "timeouts.output_grace_secs",
         kind: Kind::Int { min: 0, max: 3600 },
         about: "seconds output may still drain after the workload exited",
@@ -192,6 +198,7 @@ pub fn store(config: &mut Config, key: &str, value: Value) {
         ("timeouts.boot_secs", Value::Int(n)) => config.timeouts.boot_secs = n,
         ("timeouts.power_off_secs", Value::Int(n)) => config.timeouts.power_off_secs = n,
         ("timeouts.output_grace_secs", Value::Int(n)) => config.timeouts.output_grace_secs = n,
+        ("timeouts.agent_request_secs", Value::Int(n)) => config.timeouts.agent_request_secs = n,
         // Kinds and keys come from SETTINGS together (a test checks that
         // every setting is stored).
         _ => {}
@@ -215,6 +222,7 @@ pub fn value_text(config: &Config, key: &str) -> String {
         "timeouts.boot_secs" => config.timeouts.boot_secs.to_string(),
         "timeouts.power_off_secs" => config.timeouts.power_off_secs.to_string(),
         "timeouts.output_grace_secs" => config.timeouts.output_grace_secs.to_string(),
+        "timeouts.agent_request_secs" => config.timeouts.agent_request_secs.to_string(),
         _ => String::new(),
     }
 }

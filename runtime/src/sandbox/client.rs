@@ -5,6 +5,7 @@
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
 
 use agent_protocol::container::{ContainerConfig, ExitStatus, Process, Stats, WindowSize};
 use agent_protocol::wire::{self, ErrorCode, ReadyInfo, Request, Response, WireError, AGENT_PORT};
@@ -30,6 +31,11 @@ pub enum ClientError {
         code: ErrorCode,
         message: String,
     },
+    /// The agent did not answer within the request's deadline (the
+    /// connection is shut down: a late answer must not be taken for the
+    /// next request's).
+    #[error("the agent did not answer {request} within {secs} s")]
+    Deadline { request: &'static str, secs: u64 },
     #[error("unexpected answer to {request}: {response}")]
     Unexpected {
         request: &'static str,
@@ -62,7 +68,16 @@ impl ClientError {
 #[derive(Debug)]
 pub struct Client {
     stream: UnixStream,
+    /// Every request but `wait` must be answered within this.
+    deadline: Duration,
+    /// A bound set with [`Client::set_timeout`] on everything, `wait` too.
+    limit: Option<Duration>,
 }
+
+/// How long a request but `wait` may take by default
+/// (`timeouts.agent_request_secs`). Creating a container in a slow test host
+/// takes seconds; a minute means the agent is stuck.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
 
 fn name(req: &Request) -> &'static str {
     match req {
@@ -76,6 +91,8 @@ fn name(req: &Request) -> &'static str {
         Request::CloseStdin { .. } => "close_stdin",
         Request::Stats { .. } => "stats",
         Request::Update { .. } => "update",
+        Request::Freeze { frozen: true, .. } => "pause",
+        Request::Freeze { frozen: false, .. } => "resume",
         Request::Destroy { .. } => "destroy",
         Request::PowerOff => "power_off",
     }
@@ -90,9 +107,53 @@ impl Client {
         Ok((client, ready))
     }
 
+    /// [`Client::connect`] with every step, the vsock handshake and hello
+    /// included, bounded by `deadline`, which later requests keep.
+    pub fn connect_within(
+        uds: &Path,
+        deadline: Duration,
+    ) -> Result<(Self, ReadyInfo), ClientError> {
+        let stream = UnixStream::connect(uds).map_err(|source| VsockError::Connect {
+            path: uds.to_path_buf(),
+            source,
+        })?;
+        let bounded = stream
+            .set_read_timeout(Some(deadline))
+            .and_then(|()| stream.set_write_timeout(Some(deadline)));
+        bounded.map_err(WireError::from)?;
+        let mut stream = stream;
+        match vsock::handshake(&mut stream, AGENT_PORT) {
+            Err(VsockError::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(ClientError::Deadline {
+                    request: "connect",
+                    secs: deadline.as_secs(),
+                })
+            }
+            other => other?,
+        };
+        let mut client = Self::from_stream(stream);
+        client.set_deadline(deadline);
+        let ready = client.hello()?;
+        Ok((client, ready))
+    }
+
     /// A client over an already connected stream (no hello sent yet).
     pub fn from_stream(stream: UnixStream) -> Self {
-        Self { stream }
+        Self {
+            stream,
+            deadline: REQUEST_DEADLINE,
+            limit: None,
+        }
+    }
+
+    /// Sets the deadline of every later request but `wait`.
+    pub fn set_deadline(&mut self, deadline: Duration) {
+        self.deadline = deadline;
     }
 
     /// A second handle on the connection, to `shutdown` it from another
@@ -103,8 +164,32 @@ impl Client {
 
     fn call(&mut self, req: Request) -> Result<Response, ClientError> {
         let request = name(&req);
-        wire::send(&mut self.stream, &req)?;
-        match wire::recv(&mut self.stream)? {
+        let bound = match (&req, self.limit) {
+            (Request::Wait { .. }, limit) => limit,
+            (_, Some(limit)) => Some(limit.min(self.deadline)),
+            (_, None) => Some(self.deadline),
+        };
+        self.stream
+            .set_read_timeout(bound)
+            .and_then(|()| self.stream.set_write_timeout(bound))
+            .map_err(WireError::from)?;
+        let answer = wire::send(&mut self.stream, &req).and_then(|()| wire::recv(&mut self.stream));
+        let answer = match answer {
+            Err(WireError::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                return Err(ClientError::Deadline {
+                    request,
+                    secs: bound.map_or(0, |b| b.as_secs()),
+                });
+            }
+            other => other?,
+        };
+        match answer {
             None => Err(ClientError::Closed),
             Some(Response::Error {
                 code: ErrorCode::VersionMismatch,
@@ -244,7 +329,8 @@ impl Client {
 
     /// Bounds every later read and write on the connection (`None`: no
     /// bound). Teardown uses it so a wedged agent cannot hold the host.
-    pub fn set_timeout(&mut self, limit: Option<std::time::Duration>) -> std::io::Result<()> {
+    pub fn set_timeout(&mut self, limit: Option<Duration>) -> std::io::Result<()> {
+        self.limit = limit;
         self.stream.set_read_timeout(limit)?;
         self.stream.set_write_timeout(limit)
     }
@@ -264,6 +350,15 @@ impl Client {
         self.call_ok(Request::Update {
             container_id: id.into(),
             resources,
+        })
+    }
+
+    /// Freezes (`true`) or thaws container `id`'s guest cgroup: `pause`
+    /// and `resume`, as runc freezes the container's cgroup.
+    pub fn freeze(&mut self, id: &str, frozen: bool) -> Result<(), ClientError> {
+        self.call_ok(Request::Freeze {
+            container_id: id.into(),
+            frozen,
         })
     }
 

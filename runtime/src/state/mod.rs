@@ -109,18 +109,6 @@ pub struct Private {
     /// Set by `hull run` (foreground): no other command may start it.
     #[serde(default)]
     pub foreground: bool,
-    /// Signals `kill` sent while the container was paused; `resume`
-    /// delivers them (runc's frozen cgroup holds them the same way).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending_signals: Vec<PendingSignal>,
-}
-
-/// A signal waiting for `resume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingSignal {
-    pub signal: i32,
-    /// `kill --all`: every process of the container.
-    pub all: bool,
 }
 
 impl ContainerState {

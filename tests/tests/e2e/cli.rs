@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hull_e2e::bundle::{busybox_bundle, Spec};
+use hull_e2e::bundle::{busybox_bundle, write_config, Spec};
 use hull_e2e::record_boot;
 use hull_e2e::run::{assert_cleaned_up, hull_bin, state_root};
 use hull_e2e::Scratch;
@@ -186,12 +186,22 @@ fn create_start_exec_pause_events_kill_delete() {
         .find(|&&p| p != pid)
         .copied()
         .expect("a VMM pid");
+    // The container's cgroup is frozen in the guest; the VM runs on.
     let stat = std::fs::read_to_string(format!("/proc/{vmm}/stat")).unwrap();
     let state = stat.rsplit(") ").next().unwrap().chars().next();
-    assert_eq!(state, Some('T'), "the VMM is not stopped: {stat}");
-    // A signal to a paused container waits for resume, as with runc.
+    assert_ne!(state, Some('T'), "the VMM was stopped: {stat}");
+    // A signal to a paused container waits for resume, as with runc; stats
+    // still come, and exec is refused, not hung.
     ok(&["kill", &id, "TERM"]);
     assert_eq!(status_of(&id), "paused");
+    let stats: Value = serde_json::from_str(&ok(&["events", "--stats", &id])).unwrap();
+    assert_eq!(stats["type"], "stats");
+    let out = run(&["exec", &id, "true"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("paused"),
+        "{out:?}"
+    );
     let out = run(&["delete", &id]);
     assert!(!out.status.success(), "deleted a paused container");
     assert_eq!(std::fs::read_to_string(s.0.join("out")).unwrap(), "ready\n");
@@ -482,4 +492,86 @@ fn cgroups_path_network_namespace_and_resources_reach_the_sandbox() {
     assert_cleaned_up(&id);
     let _ = holder.kill();
     let _ = holder.wait();
+}
+
+/// What `start`, `exec` and the hooks use is the spec `create` was given:
+/// changing the bundle's config.json afterwards changes nothing.
+#[test]
+fn config_changes_after_create_do_not_reach_the_container() {
+    subreaper();
+    let s = bundle(
+        "after-create",
+        &Spec::new(&["sh", "-c", "echo from-create; echo $MARK"]),
+    );
+    let marker = s.0.join("poststart-ran");
+    let mut first = Spec::new(&["sh", "-c", "echo from-create $MARK"]);
+    first.env.push("MARK=one".into());
+    first.patch = serde_json::json!({"hooks": {"poststart": [
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("echo ran > {}", marker.display())]}
+    ]}});
+    write_config(&s.0.join("b"), &first);
+    let id = id("after-create");
+    let pid = create(&s.0, &s.0.join("b"), &id, &[]);
+    // The bundle changes: other args, env and no hooks.
+    let mut second = Spec::new(&["sh", "-c", "echo from-edit"]);
+    second.env.push("MARK=two".into());
+    write_config(&s.0.join("b"), &second);
+    ok(&["start", &id]);
+    let status = wait_pid(pid);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(s.0.join("out")).unwrap_or_default(),
+        "from-create one\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap_or_default(),
+        "ran\n"
+    );
+    ok(&["delete", &id]);
+}
+
+/// An agent that stops answering (its VM stopped under it) fails the
+/// request within `timeouts.agent_request_secs`, naming it; the engine is
+/// not hung.
+#[test]
+fn an_agent_that_stops_answering_hits_the_deadline() {
+    subreaper();
+    let s = bundle(
+        "deadline",
+        &Spec::new(&["sh", "-c", "echo ready; exec sleep 1000"]),
+    );
+    let conf = s.file("config.toml", b"[timeouts]\nagent_request_secs = 3\n");
+    let conf = conf.to_str().expect("utf-8 path").to_owned();
+    let id = id("deadline");
+    let pid = create(&s.0, &s.0.join("b"), &id, &[]);
+    ok(&["start", &id]);
+    wait_file(&s.0.join("out"), "ready\n");
+    let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
+    let vmm = pids
+        .iter()
+        .find(|&&p| p != pid)
+        .copied()
+        .expect("a VMM pid");
+    // SAFETY: plain kill of the container's VMM, which this test owns.
+    unsafe { libc::kill(vmm, libc::SIGSTOP) };
+    let started = Instant::now();
+    let out = run(&["--config", &conf, "events", "--stats", &id]);
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The VM's vsock does not even take the connection: the first step
+    // (`connect`) is the one named.
+    assert!(err.contains("did not answer connect within 3 s"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(vmm, libc::SIGCONT) };
+    let stats: Value = serde_json::from_str(&ok(&["events", "--stats", &id])).unwrap();
+    assert_eq!(stats["type"], "stats");
+    ok(&["kill", &id, "KILL"]);
+    wait_pid(pid);
+    ok(&["delete", &id]);
+    assert_cleaned_up(&id);
 }

@@ -5,3 +5,4 @@ mod boot;
 mod cli;
 mod control;
 mod run;
+mod spec;

@@ -202,3 +202,55 @@ fn connect_fails_cleanly_when_the_vm_closes_the_handshake() {
     assert!(e.is_disconnect());
     assert_eq!(vmm.join().unwrap(), "CONNECT 1024\n");
 }
+
+/// An agent that reads requests and never answers.
+fn silent_agent() -> (Client, UnixStream) {
+    let (host, agent) = UnixStream::pair().unwrap();
+    (Client::from_stream(host), agent)
+}
+
+#[test]
+fn a_request_past_its_deadline_fails_naming_it_and_wait_has_none() {
+    let (mut client, _agent) = silent_agent();
+    client.set_deadline(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let e = client.freeze("c", true).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Deadline {
+                request: "pause",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("did not answer pause"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The connection is shut down: a late answer cannot be mistaken for
+    // the next request's.
+    assert!(client.stats("c").is_err());
+
+    // `wait` is not bounded by the deadline: it is still waiting when the
+    // agent answers after it.
+    let (host, mut agent) = UnixStream::pair().unwrap();
+    let mut client = Client::from_stream(host);
+    client.set_deadline(Duration::from_millis(100));
+    let waiter = thread::spawn(move || client.wait("c", None));
+    let req: Request = wire::recv(&mut agent).unwrap().unwrap();
+    assert!(matches!(req, Request::Wait { .. }));
+    // Longer than the deadline, then the answer.
+    let mut buf = [0u8; 1];
+    agent
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let _ = std::io::Read::read(&mut agent, &mut buf);
+    wire::send(
+        &mut agent,
+        &Response::Exited {
+            status: ExitStatus::Code(3),
+        },
+    )
+    .unwrap();
+    assert_eq!(waiter.join().unwrap().unwrap(), ExitStatus::Code(3));
+}
