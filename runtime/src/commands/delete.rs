@@ -2,7 +2,6 @@
 //! its sandbox (killed if it still runs), cgroups and state directory.
 //! `--force` deletes a running or paused one too.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -11,7 +10,7 @@ use super::container::Container;
 use crate::Global;
 use runtime::host::cgroups;
 use runtime::host::hooks::HookKind;
-use runtime::state::ContainerStatus;
+use runtime::state::{remove_state_dir, ContainerStatus};
 
 /// How long a killed sandbox may take to go.
 const KILL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,57 +68,4 @@ fn is_not_exist(e: &anyhow::Error) -> bool {
         e.downcast_ref::<runtime::state::StateError>(),
         Some(runtime::state::StateError::NotExist(_))
     )
-}
-
-/// Removes a container's state directory: files are unlinked, directories
-/// removed bottom-up, and nothing on another file system (a mount that
-/// leaked) is ever entered.
-pub fn remove_state_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m.dev(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    fn walk(path: &Path, dev: u64) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(path)? {
-            let entry = entry?;
-            let meta = std::fs::symlink_metadata(entry.path())?;
-            if meta.dev() != dev {
-                return Err(std::io::Error::other(format!(
-                    "{} is a mount point",
-                    entry.path().display()
-                )));
-            }
-            if meta.is_dir() {
-                walk(&entry.path(), dev)?;
-                std::fs::remove_dir(entry.path())?;
-            } else {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
-        Ok(())
-    }
-    walk(dir, dev)?;
-    std::fs::remove_dir(dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn removes_a_state_tree() {
-        let dir = crate::commands::testutil::TempDir::new("delete-tree");
-        let root = dir.path().join("c1");
-        std::fs::create_dir_all(root.join("share/c1/rootfs")).unwrap();
-        std::fs::create_dir_all(root.join("share/c1/mounts")).unwrap();
-        std::fs::write(root.join("share/c1/mounts/0"), "").unwrap();
-        std::fs::write(root.join("state.json"), "{}").unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
-        remove_state_dir(&root).unwrap();
-        assert!(!root.exists());
-        assert!(Path::new("/etc/passwd").exists());
-        remove_state_dir(&root).unwrap();
-    }
 }

@@ -73,26 +73,17 @@ impl StateDir {
         self.removed = true;
     }
 
-    /// Removes the files left in the directory, then the directory. Inner
-    /// directories are only `rmdir`ed: the share must be torn down first.
+    /// Removes the directory and what is left in it, never entering a
+    /// mount point (the share must be torn down first): see
+    /// [`crate::state::remove_state_dir`].
     pub fn remove(&mut self) -> Result<(), StateDirError> {
         if self.removed {
             return Ok(());
         }
-        let remove = |source| StateDirError::Remove {
+        crate::state::remove_state_dir(&self.path).map_err(|source| StateDirError::Remove {
             path: self.path.clone(),
             source,
-        };
-        for entry in std::fs::read_dir(&self.path).map_err(remove)? {
-            let entry = entry.map_err(remove)?;
-            let kind = entry.file_type().map_err(remove)?;
-            let _ = if kind.is_dir() {
-                std::fs::remove_dir(entry.path())
-            } else {
-                std::fs::remove_file(entry.path())
-            };
-        }
-        std::fs::remove_dir(&self.path).map_err(remove)?;
+        })?;
         self.removed = true;
         Ok(())
     }
@@ -124,15 +115,5 @@ mod tests {
         // Gone, so the id can be claimed again; drop removes it too.
         drop(StateDir::create(root.path(), "c1").unwrap());
         assert!(!root.path().join("c1").exists());
-    }
-
-    #[test]
-    fn a_non_empty_inner_directory_is_never_deleted_recursively() {
-        let root = TempDir::new("state-busy");
-        let mut dir = StateDir::create(root.path(), "c1").unwrap();
-        std::fs::create_dir_all(dir.share().join("c1/rootfs")).unwrap();
-        std::fs::write(dir.share().join("c1/rootfs/precious"), "x").unwrap();
-        assert!(dir.remove().is_err());
-        assert!(dir.share().join("c1/rootfs/precious").exists());
     }
 }

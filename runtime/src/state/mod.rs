@@ -18,9 +18,12 @@ use serde::{Deserialize, Serialize};
 pub mod file;
 pub mod owner;
 pub mod proc;
+mod remove;
 pub mod status;
 mod store;
 pub mod time;
+
+pub use remove::remove_state_dir;
 
 pub use status::{BadTransition, ContainerStatus};
 pub use store::{Listed, StateStore};
