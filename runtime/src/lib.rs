@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod config;
+pub mod container;
 pub mod errlog;
 pub mod host;
 pub mod process;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use super::container::Container;
 use crate::Global;
 use agent_protocol::container::Stats;
 use runtime::state::ContainerStatus;
@@ -35,17 +34,17 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
     let id = args.container_id.as_str();
     let interval = args.interval;
-    let c = Container::load(global, id)?;
-    c.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
-    let mut agent = c.agent(global)?;
+    let c = super::container::load(global, id)?;
+    c.require(ContainerStatus::can_kill)?;
+    let mut agent = c.agent()?;
     loop {
-        let stats = agent.stats(id)?;
+        let stats = c.stats(&mut agent)?;
         println!("{}", event(id, &stats));
         if args.stats {
             return Ok(0);
         }
         std::thread::sleep(interval);
-        if Container::load(global, id)?.status == ContainerStatus::Stopped {
+        if super::container::load(global, id)?.status == ContainerStatus::Stopped {
             return Ok(0);
         }
     }

@@ -12,11 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 
-use super::container::Container;
 use crate::Global;
 use agent_protocol::container::Process;
 use oci_spec::runtime::{Capabilities, Capability};
 use runtime::bundle::spec;
+use runtime::container::Container;
 use runtime::process::console::Pty;
 use runtime::process::sync::{self, ChildStdio, Notifier};
 use runtime::process::{exit, pidfile};
@@ -33,7 +33,7 @@ pub fn main(
 ) -> anyhow::Result<i32> {
     let id = parsed.container_id.clone();
     super::create::refuse_preserve_fds(parsed.preserve_fds)?;
-    let c = Container::load(global, &id)?;
+    let c = super::container::load(global, &id)?;
     if c.status == ContainerStatus::Stopped {
         bail!("cannot exec in a stopped container");
     }

@@ -4,9 +4,7 @@
 
 use anyhow::bail;
 
-use super::container::Container;
 use crate::Global;
-use runtime::state::ContainerStatus;
 
 /// `kill [--all|-a] ID [SIGNAL]` (runc's; liboci-cli's makes SIGNAL
 /// required).
@@ -96,11 +94,7 @@ pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
         Some(sig) => parse_signal(sig)?,
         None => libc::SIGTERM,
     };
-    let c = Container::load(global, id)?;
-    c.require(ContainerStatus::can_kill)?;
-    // A paused container's cgroup is frozen in its guest: the kernel holds
-    // the signal until the thaw (SIGKILL acts at once), as under runc.
-    c.agent(global)?.signal(id, None, signal, args.all)?;
+    super::container::load(global, id)?.kill(signal, args.all)?;
     Ok(0)
 }
 

@@ -3,16 +3,13 @@
 //! cgroup. `json` prints their pids (as runc does); `table` runs `ps`
 //! (with PS ARGS, default `-ef`) and keeps those processes' lines.
 
-use std::collections::BTreeSet;
-
 use anyhow::{bail, Context};
 
-use super::container::Container;
 use crate::Global;
 
 pub fn main(global: &Global, args: &liboci_cli::Ps) -> anyhow::Result<i32> {
-    let c = Container::load(global, &args.container_id)?;
-    let pids = host_pids(&c)?;
+    let c = super::container::load(global, &args.container_id)?;
+    let pids = c.host_pids()?;
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
@@ -38,23 +35,6 @@ pub fn main(global: &Global, args: &liboci_cli::Ps) -> anyhow::Result<i32> {
 }
 
 /// The host pids that belong to the container (empty once it stopped).
-fn host_pids(c: &Container) -> anyhow::Result<Vec<i32>> {
-    let mut pids = BTreeSet::new();
-    for p in [c.sandbox_process()?, c.vmm_process()?]
-        .into_iter()
-        .flatten()
-    {
-        pids.insert(p.pid);
-    }
-    for cg in &c.state.hull.cgroups {
-        if let Ok(text) = std::fs::read_to_string(cg.join("cgroup.procs")) {
-            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-        }
-    }
-    Ok(pids.into_iter().collect())
-}
-
-/// `ps` output cut to the header and the lines of `pids`.
 fn filter_table(text: &str, pids: &[i32]) -> anyhow::Result<String> {
     let mut lines = text.lines();
     let header = lines.next().context("ps printed nothing")?;

@@ -10,7 +10,6 @@ use std::io::Read;
 
 use anyhow::{bail, Context};
 
-use super::container::Container;
 use crate::Global;
 use runtime::bundle::spec::resources::{Cpu, LinuxResources, Memory, Pids};
 use runtime::host::resources::{agent_resources, parse_memory_size};
@@ -100,10 +99,10 @@ pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
         bail!("{flag} is not supported by hull: the container runs in a VM whose guest cgroup takes memory, cpu quota/period/shares and pids limits only");
     }
     let resources = resources(args)?;
-    let c = Container::load(global, id)?;
+    let c = super::container::load(global, id)?;
     c.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
     check_fits(&resources, c.state.hull.mem_mib)?;
-    c.agent(global)?.update(id, agent_resources(&resources))?;
+    c.update(agent_resources(&resources))?;
     Ok(0)
 }
 

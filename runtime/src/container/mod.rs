@@ -1,0 +1,323 @@
+//! The container lifecycle as a library type, as youki's `libcontainer`
+//! under its CLI: a [`Container`] is looked up by id in the state store and
+//! its operations (start, kill, pause, resume, update, stats, ps, delete)
+//! live here; each `hull` command file parses its arguments, calls one of
+//! them and prints. `create`, `run` and `exec` build sandboxes and
+//! processes ([`crate::sandbox`]); this type acts on what they left.
+//!
+//! Every transition is checked against [`ContainerStatus`]'s guards and
+//! recorded in the state store under its lock. The agent is reached with a
+//! deadline on every request but `wait` ([`crate::sandbox::Client`]).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use agent_protocol::container::{Resources, Stats};
+
+use crate::bundle::spec::{Hooks, Spec};
+use crate::host::cgroups;
+use crate::host::hooks::{run_hooks, run_hooks_warn, HookError, HookKind};
+use crate::process::pidfd::PidFd;
+use crate::sandbox::client::{Client, ClientError};
+use crate::state::{remove_state_dir, ContainerState, ContainerStatus, StateError, StateStore};
+
+/// How long a killed sandbox may take to go.
+pub const KILL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot reach the sandbox of container {id}: {source}")]
+    Unreachable { id: String, source: ClientError },
+    #[error(transparent)]
+    Agent(#[from] ClientError),
+    /// runc's wording, which engines match.
+    #[error("container not running")]
+    NotRunning,
+    #[error("container {id} is {status}")]
+    Status { id: String, status: String },
+    #[error("cannot start a container that is still being created")]
+    StillCreating,
+    #[error("cannot start a container that has stopped")]
+    StartStopped,
+    #[error("cannot start an already running container")]
+    AlreadyRunning,
+    #[error("container {0} is not paused")]
+    NotPaused(String),
+    #[error("cannot delete container {id} that is not stopped: {status}")]
+    NotStopped { id: String, status: String },
+    #[error("process {pid} of container {id} did not die")]
+    Undying { id: String, pid: i32 },
+    #[error("{0}")]
+    Hook(String),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, ContainerError>;
+
+/// A container looked up by id.
+pub struct Container {
+    pub store: StateStore,
+    pub state: ContainerState,
+    pub status: ContainerStatus,
+    /// The deadline of agent requests (`timeouts.agent_request_secs`).
+    pub agent_deadline: Duration,
+}
+
+impl Container {
+    pub fn load(root: &Path, id: &str) -> Result<Self> {
+        let store = StateStore::new(root);
+        let state = store.load(id)?;
+        let status = state.current_status();
+        Ok(Self {
+            store,
+            state,
+            status,
+            agent_deadline: crate::sandbox::client::REQUEST_DEADLINE,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    /// A hello'd connection to the container's agent.
+    pub fn agent(&self) -> Result<Client> {
+        Client::connect_within(&self.state.hull.vsock_socket, self.agent_deadline)
+            .map(|(client, _)| client)
+            .map_err(|source| ContainerError::Unreachable {
+                id: self.id().into(),
+                source,
+            })
+    }
+
+    /// The sandbox process, if it still runs.
+    pub fn sandbox_process(&self) -> Result<Option<PidFd>> {
+        self.process(self.state.pid, self.state.hull.sandbox_start_time)
+    }
+
+    /// hull-vmm, if it still runs.
+    pub fn vmm_process(&self) -> Result<Option<PidFd>> {
+        self.process(self.state.hull.vmm_pid, self.state.hull.vmm_start_time)
+    }
+
+    fn process(&self, pid: i32, start_time: u64) -> Result<Option<PidFd>> {
+        PidFd::open(pid, start_time).map_err(|source| ContainerError::Io {
+            what: format!("process {pid}"),
+            source,
+        })
+    }
+
+    /// Fails like runc when the container's status is not `allowed`.
+    pub fn require(&self, allowed: impl Fn(ContainerStatus) -> bool) -> Result<()> {
+        if allowed(self.status) {
+            return Ok(());
+        }
+        Err(match self.status {
+            ContainerStatus::Stopped => ContainerError::NotRunning,
+            ContainerStatus::Created => ContainerError::Status {
+                id: self.id().into(),
+                status: "created: start it first".into(),
+            },
+            s => ContainerError::Status {
+                id: self.id().into(),
+                status: s.to_string(),
+            },
+        })
+    }
+
+    /// The spec the container was created with (not the bundle's
+    /// `config.json` now, which may have changed since).
+    pub fn spec(&self) -> Result<Spec> {
+        Ok(self.store.load_spec(self.id())?)
+    }
+
+    /// The container's hooks, from that spec.
+    pub fn hooks(&self) -> Result<Hooks> {
+        Hooks::from_spec(self.spec()?.hooks().as_ref()).map_err(ContainerError::Hook)
+    }
+
+    /// The OCI state JSON as hooks get it on stdin: the status this
+    /// operation set (`running` for `poststart` even if the workload has
+    /// already exited, as runc reports it).
+    pub fn state_json(&self) -> Vec<u8> {
+        let mut oci = self.state.oci(String::new());
+        oci.status = self.status;
+        oci.pid = if self.status == ContainerStatus::Stopped {
+            0
+        } else {
+            self.state.pid
+        };
+        serde_json::to_vec(&oci).unwrap_or_default()
+    }
+
+    /// Runs the hooks of `kind`, failing at the first failure.
+    pub fn run_hooks(&self, hooks: &Hooks, kind: HookKind) -> Result<()> {
+        run_hooks(kind, hooks.get(kind), &self.state_json())
+            .map_err(|e| ContainerError::Hook(e.to_string()))
+    }
+
+    /// Runs every hook of `kind` (`poststart`, `poststop`); returns what
+    /// failed, for the caller to log.
+    pub fn run_hooks_warn(&self, hooks: &Hooks, kind: HookKind) -> Vec<String> {
+        run_hooks_warn(kind, hooks.get(kind), &self.state_json())
+            .iter()
+            .map(HookError::to_string)
+            .collect()
+    }
+
+    /// `start`: `startContainer` hooks, the init runs, status `running`,
+    /// `poststart` hooks (their failures are returned, to be logged).
+    pub fn start(&mut self) -> Result<Vec<String>> {
+        match self.status {
+            ContainerStatus::Created if !self.state.hull.foreground => {}
+            ContainerStatus::Created | ContainerStatus::Creating => {
+                return Err(ContainerError::StillCreating)
+            }
+            ContainerStatus::Stopped => return Err(ContainerError::StartStopped),
+            ContainerStatus::Running | ContainerStatus::Paused => {
+                return Err(ContainerError::AlreadyRunning)
+            }
+        }
+        let hooks = self.hooks()?;
+        let mut agent = self.agent()?;
+        self.run_hooks(&hooks, HookKind::StartContainer)?;
+        agent.start(&self.state.id, None)?;
+        self.state = self
+            .store
+            .set_status(&self.state.id, ContainerStatus::Running)?;
+        self.status = self.state.status;
+        Ok(self.run_hooks_warn(&hooks, HookKind::Poststart))
+    }
+
+    /// `kill`: the signal to the init (or, with `all`, every process). A
+    /// paused container's cgroup is frozen in its guest: the kernel holds
+    /// the signal until the thaw (SIGKILL acts at once), as under runc.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        self.require(ContainerStatus::can_kill)?;
+        self.agent()?.signal(self.id(), None, signal, all)?;
+        Ok(())
+    }
+
+    /// `pause`: freezes the container's cgroup in the guest.
+    pub fn pause(&mut self) -> Result<()> {
+        self.switch(ContainerStatus::can_pause, true, ContainerStatus::Paused)
+    }
+
+    /// `resume`: thaws it.
+    pub fn resume(&mut self) -> Result<()> {
+        if self.status == ContainerStatus::Running {
+            return Err(ContainerError::NotPaused(self.id().into()));
+        }
+        self.switch(ContainerStatus::can_resume, false, ContainerStatus::Running)
+    }
+
+    fn switch(
+        &mut self,
+        allowed: fn(ContainerStatus) -> bool,
+        frozen: bool,
+        to: ContainerStatus,
+    ) -> Result<()> {
+        self.require(allowed)?;
+        self.agent()?.freeze(&self.state.id, frozen)?;
+        self.state = self.store.update(&self.state.id, |s| {
+            s.status = s.status.transition(to)?;
+            Ok(())
+        })?;
+        self.status = self.state.status;
+        Ok(())
+    }
+
+    /// `update`: new limits for the container's guest cgroup.
+    pub fn update(&self, resources: Resources) -> Result<()> {
+        self.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
+        self.agent()?.update(self.id(), resources)?;
+        Ok(())
+    }
+
+    /// `events --stats`: the guest cgroup's usage.
+    pub fn stats(&self, agent: &mut Client) -> Result<Stats> {
+        Ok(agent.stats(self.id())?)
+    }
+
+    /// `ps`: the container's host processes (the sandbox process, its VMM,
+    /// and what is in the host cgroups it joined).
+    pub fn host_pids(&self) -> Result<Vec<i32>> {
+        let mut pids = BTreeSet::new();
+        for p in [self.sandbox_process()?, self.vmm_process()?]
+            .into_iter()
+            .flatten()
+        {
+            pids.insert(p.pid);
+        }
+        for cg in &self.state.hull.cgroups {
+            if let Ok(text) = std::fs::read_to_string(cg.join("cgroup.procs")) {
+                pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        Ok(pids.into_iter().collect())
+    }
+
+    /// `delete`: kills what is left (with `force`, a running or paused
+    /// container too), runs `poststop` (failures returned, to be logged),
+    /// removes the host cgroups and the state directory.
+    pub fn delete(self, force: bool) -> Result<Vec<String>> {
+        let id = self.state.id.clone();
+        if !self.status.can_delete(force) {
+            return Err(ContainerError::NotStopped {
+                id,
+                status: self.status.to_string(),
+            });
+        }
+        // The VMM dies with the sandbox process (parent-death signal);
+        // killing both covers a VMM that outlived it anyway.
+        for p in [self.sandbox_process()?, self.vmm_process()?]
+            .into_iter()
+            .flatten()
+        {
+            p.signal(libc::SIGKILL)
+                .map_err(|source| ContainerError::Io {
+                    what: format!("kill process {}", p.pid),
+                    source,
+                })?;
+            if !p.wait_exit(KILL_TIMEOUT) {
+                return Err(ContainerError::Undying { id, pid: p.pid });
+            }
+        }
+        let mut stopped = self;
+        stopped.state.status = ContainerStatus::Stopped;
+        stopped.status = ContainerStatus::Stopped;
+        let warnings = match stopped.hooks() {
+            Ok(hooks) => stopped.run_hooks_warn(&hooks, HookKind::Poststop),
+            Err(e) => vec![format!("poststop hooks not run: {e}")],
+        };
+        let cgroups = cgroups::remove(&stopped.state.hull.cgroups);
+        // A socket outside the state directory (see vsock_socket_path).
+        let _ = std::fs::remove_file(&stopped.state.hull.vsock_socket);
+        remove_dir(&stopped.store, &id)?;
+        cgroups?;
+        Ok(warnings)
+    }
+}
+
+/// `delete --force` of an id whose state is gone or was never written:
+/// removes whatever directory is there.
+pub fn delete_absent(root: &Path, id: &str) -> Result<()> {
+    remove_dir(&StateStore::new(root), id)
+}
+
+fn remove_dir(store: &StateStore, id: &str) -> Result<()> {
+    let dir = store.dir(id)?;
+    remove_state_dir(&dir).map_err(|source| ContainerError::Io {
+        what: format!("cannot remove {}", dir.display()),
+        source,
+    })
+}
