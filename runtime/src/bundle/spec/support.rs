@@ -225,6 +225,7 @@ pub fn check(spec: &Spec) -> Report {
     let value = serde_json::to_value(spec).unwrap_or(Value::Null);
     walk(&value, "", "", &mut report);
     namespace_paths(spec, &mut report);
+    mount_options(spec, &mut report);
     report
 }
 
@@ -269,6 +270,30 @@ fn walk(v: &Value, key: &str, shown: &str, report: &mut Report) {
                 Support::Guest | Support::Host => {}
                 Support::Logged(r) => report.logged.push(finding(r)),
                 Support::Refused(r) => report.refused.push(finding(r)),
+            }
+        }
+    }
+}
+
+/// Mount options hull does not implement (crun's extensions): refused by
+/// name, never dropped.
+const UNSUPPORTED_MOUNT_OPTIONS: &[(&str, &str)] = &[
+    ("idmap", "id-mapped mounts are not supported"),
+    ("ridmap", "id-mapped mounts are not supported"),
+    (
+        "copy-symlink",
+        "copying a symlink's target is not supported",
+    ),
+];
+
+fn mount_options(spec: &Spec, report: &mut Report) {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        for (j, opt) in m.options().iter().flatten().enumerate() {
+            if let Some((_, why)) = UNSUPPORTED_MOUNT_OPTIONS.iter().find(|(o, _)| o == opt) {
+                report.refused.push(Finding {
+                    field: format!("mounts[{i}].options[{j}] ({opt})"),
+                    reason: (*why).into(),
+                });
             }
         }
     }
