@@ -177,7 +177,26 @@ fn mount_one(root: &Path, m: &Mount) -> Result<()> {
             true => Some(File::open(&dest).map_err(|e| InitError::os("tmpcopyup", e))?),
             false => None,
         };
-        mount(Some(source), &dest, Some(fstype), opts.flags, &opts.data)?;
+        match mount(Some(source), &dest, Some(fstype), opts.flags, &opts.data) {
+            // In a user namespace without a network namespace of its own
+            // (the VM is the container's network), sysfs cannot be mounted
+            // (nor cgroup2 without its cgroup namespace): the guest's is
+            // bound read-only instead, as runc does for rootless containers.
+            Err(InitError::Os { ref source, .. })
+                if source.raw_os_error() == Some(libc::EPERM)
+                    && matches!(fstype, "sysfs" | "cgroup2") =>
+            {
+                let guest = if fstype == "sysfs" {
+                    "/sys"
+                } else {
+                    "/sys/fs/cgroup"
+                };
+                mount(Some(guest), &dest, None, libc::MS_BIND | libc::MS_REC, "")?;
+                let ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | opts.flags;
+                mount(None, &dest, None, ro, "")?;
+            }
+            other => other?,
+        }
         if let Some(below) = below {
             let from = Path::new("/proc/self/fd")
                 .join(std::os::fd::AsRawFd::as_raw_fd(&below).to_string());
