@@ -22,7 +22,7 @@ mod vsock;
 
 use std::sync::Arc;
 
-use agent_protocol::GuestEvent;
+use guest_abi::GuestEvent;
 use container::Registry;
 
 fn main() {
