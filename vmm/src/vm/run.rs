@@ -14,7 +14,7 @@ use crate::event::VmEvent;
 use crate::vcpu::{self, gate::VcpuGate};
 
 /// How long a pause request waits for every vCPU to leave KVM_RUN.
-const PAUSE_TIMEOUT: Duration = Duration::from_secs(5);
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type VcpuThreads = Vec<JoinHandle<Option<u64>>>;
 
