@@ -22,8 +22,8 @@ mod vsock;
 
 use std::sync::Arc;
 
-use guest_abi::GuestEvent;
 use container::Registry;
+use guest_abi::GuestEvent;
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some(container::sync::INIT_ARG) {
