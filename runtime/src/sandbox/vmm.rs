@@ -200,10 +200,12 @@ impl Vmm {
         })));
         let (tx, events) = mpsc::channel();
         // Until `vmm` exists, an error here kills the child through `killer`.
-        let (control, reader) = match control::start(ours, tx.clone()) {
+        let (control, reader) = match control::start(ours, tx.clone(), Some(killer.clone())) {
             Ok(started) => started,
             Err(e) => {
-                killer.kill();
+                let mut slot = killer.0.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = slot.child.kill();
+                let _ = slot.child.wait();
                 return Err(VmmError::Thread(e));
             }
         };
@@ -344,7 +346,7 @@ impl Vmm {
                     })
                 }
                 Some(VmEvent::ControlBroken(reason)) => {
-                    self.killer.kill();
+                    // The reader has killed hull-vmm already.
                     self.wait_exit();
                     return Err(VmmError::ControlBroken {
                         reason,

@@ -4,8 +4,9 @@
 //! strict JSON, growing sequence, nothing after the end): hull-vmm is a
 //! separate process fed by a guest, so what it sends is untrusted. Events
 //! go to the [`Vmm`](super::Vmm)'s event channel; a reply is taken only
-//! for the one request outstanding. Anything else breaks the channel: the
-//! reader reports [`VmEvent::ControlBroken`] and stops reading.
+//! for the request outstanding (a late reply to one that timed out is
+//! dropped). Anything else breaks the channel: the reader kills hull-vmm,
+//! reports [`VmEvent::ControlBroken`] and stops reading.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use vmm_control::{
     PROTOCOL_VERSION,
 };
 
-use super::VmEvent;
+use super::{VmEvent, VmmKiller};
 
 /// Most events one run sends (hello, first run, ready, end); more is a
 /// misbehaving VMM, not something to buffer.
@@ -144,10 +145,11 @@ impl VmmControl {
 }
 
 /// Starts reading `socket` on a thread: events to `events`, replies to the
-/// returned client.
+/// returned client; a breach of the protocol kills the VMM through `killer`.
 pub(super) fn start(
     socket: SeqPacket,
     events: Sender<VmEvent>,
+    killer: Option<VmmKiller>,
 ) -> io::Result<(VmmControl, std::thread::JoinHandle<()>)> {
     let shared = Arc::new(Shared {
         socket: socket.try_clone()?,
@@ -161,6 +163,9 @@ pub(super) fn start(
         .name("hull-vmm-control".into())
         .spawn(move || {
             if let Err(reason) = read(&socket, &reader, &events) {
+                if let Some(killer) = &killer {
+                    killer.kill();
+                }
                 let _ = events.send(VmEvent::ControlBroken(reason));
             }
             let mut slot = reader.slot();
@@ -206,8 +211,12 @@ fn read(socket: &SeqPacket, shared: &Shared, events: &Sender<VmEvent>) -> Result
             }
             Body::Reply { id, reply } => {
                 let mut slot = shared.slot();
+                if id >= shared.next_id.load(Ordering::Relaxed) {
+                    return Err(format!("a reply to request {id}, which was never sent"));
+                }
                 if slot.pending != Some(id) {
-                    return Err(format!("a reply to request {id}, which is not waiting"));
+                    // Late: its request already timed out.
+                    continue;
                 }
                 slot.pending = None;
                 slot.reply = Some(reply);
@@ -251,7 +260,7 @@ mod tests {
     fn setup() -> (VmmControl, FakeVmm, mpsc::Receiver<VmEvent>) {
         let (runtime, vmm) = SeqPacket::pair().unwrap();
         let (tx, rx) = mpsc::channel();
-        let (control, _reader) = start(runtime, tx).unwrap();
+        let (control, _reader) = start(runtime, tx, None).unwrap();
         let mut fake = FakeVmm {
             socket: vmm,
             seq: 0,
@@ -325,11 +334,33 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_a_reply_times_out() {
-        let (control, fake, _rx) = setup();
+    fn a_request_without_a_reply_times_out_and_its_late_reply_is_dropped() {
+        let (control, mut fake, rx) = setup();
         let e = control.pause(Duration::from_millis(20)).unwrap_err();
         assert!(matches!(e, ControlError::Timeout { .. }), "{e}");
-        assert_eq!(fake.request().request, Request::Pause);
+        let late = fake.request();
+        assert_eq!(late.request, Request::Pause);
+        fake.send(Body::Reply {
+            id: late.id,
+            reply: Reply::Done {
+                state: VmState::Paused,
+            },
+        });
+        let vmm = std::thread::spawn(move || {
+            let r = fake.request();
+            assert_eq!(r.request, Request::Resume);
+            fake.send(Body::Reply {
+                id: r.id,
+                reply: Reply::Done {
+                    state: VmState::Running,
+                },
+            });
+            fake
+        });
+        control.resume(Duration::from_secs(30)).unwrap();
+        let _fake = vmm.join().unwrap();
+        assert!(matches!(next(&rx), VmEvent::Vm { .. }), "the hello");
+        assert!(rx.try_recv().is_err(), "no breach");
     }
 
     fn broken(rx: &mpsc::Receiver<VmEvent>) -> String {
@@ -351,7 +382,7 @@ mod tests {
                 state: VmState::Running,
             },
         });
-        assert!(broken(&rx).contains("request 42"));
+        assert!(broken(&rx).contains("request 42, which was never sent"));
         let e = control.resume(Duration::from_secs(30)).unwrap_err();
         assert!(matches!(e, ControlError::Closed), "{e}");
     }
@@ -379,7 +410,7 @@ mod tests {
     fn the_first_message_must_be_a_matching_hello() {
         let (runtime, vmm) = SeqPacket::pair().unwrap();
         let (tx, rx) = mpsc::channel();
-        let _c = start(runtime, tx).unwrap();
+        let _c = start(runtime, tx, None).unwrap();
         let mut fake = FakeVmm {
             socket: vmm,
             seq: 0,
