@@ -24,8 +24,8 @@ mod vsock;
 
 use std::sync::Arc;
 
-use agent_protocol::GuestEvent;
 use container::Registry;
+use guest_abi::GuestEvent;
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some(container::sync::INIT_ARG) {

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use agent_protocol::{GuestEvent, EVENT_PORT};
+use guest_abi::{GuestEvent, EVENT_PORT};
 
 /// Permission to write the event port (granted by ioperm to this process).
 pub struct EventPort(());
@@ -25,7 +25,7 @@ impl EventPort {
         // way to get an EventPort), so the `out` cannot fault; it touches no
         // memory.
         unsafe {
-            std::arch::asm!("out dx, al", in("dx") EVENT_PORT, in("al") event as u8,
+            std::arch::asm!("out dx, al", in("dx") EVENT_PORT, in("al") event.to_byte(),
                 options(nomem, nostack, preserves_flags));
         }
     }

@@ -16,12 +16,15 @@ pub mod arch;
 pub mod boot;
 pub mod cli;
 pub mod clock;
+pub mod control;
 pub mod devices;
 pub mod elf;
+pub mod event;
 pub mod memory;
 pub mod vcpu;
 pub mod vm;
 
+pub use event::{VcpuError, VmEvent, VmEvents};
 pub use vm::{
     Console, GuestExit, Milestone, RunReport, Timings, Vm, VmConfig, VmError, DEFAULT_CMDLINE,
 };

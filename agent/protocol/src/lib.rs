@@ -1,9 +1,10 @@
 //! Wire types shared by `hull-agent` (in the guest) and the hull host side.
 //!
-//! Today this holds the boot-time contract: the guest event port through which
-//! the agent tells the VMM it is ready or wants the VM powered off, and the
-//! ready line it prints on the console; the vsock control protocol
-//! ([`wire`]) and the container description it carries ([`container`]).
+//! Today this holds the ready line the agent prints on the console (a log
+//! for people and the e2e tests; the host learns readiness from the VMM's
+//! typed event), the vsock control protocol ([`wire`]) and the container
+//! description it carries ([`container`]). The guest event port belongs to
+//! the VMM (crate `guest-abi`) and is only re-exported here.
 
 /// Protocol version; bumped on any incompatible change to what is in this crate.
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -19,31 +20,9 @@ pub const SHARE_TAG: &str = "hullshare";
 pub const SHARE_MOUNT: &str = "/run/hull/share";
 pub mod wire;
 
-/// x86 I/O port the agent writes one byte to, to notify the VMM (the same
-/// port QEMU's `isa-debug-exit` uses by convention). Writes are one byte, a
-/// [`GuestEvent`] code.
-pub const EVENT_PORT: u16 = 0xf4;
-
-/// Notifications the agent sends to the VMM on [`EVENT_PORT`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum GuestEvent {
-    /// The agent finished its early set-up and is ready.
-    Ready = 1,
-    /// The agent asks for the VM to be powered off now (guest data is synced).
-    PowerOff = 2,
-}
-
-impl GuestEvent {
-    /// Parses the byte the guest wrote; `None` for anything unknown.
-    pub fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            1 => Some(Self::Ready),
-            2 => Some(Self::PowerOff),
-            _ => None,
-        }
-    }
-}
+/// The event port is the VMM's ABI (crate `guest-abi`); re-exported here
+/// for the agent's existing users.
+pub use guest_abi::{GuestEvent, EVENT_PORT};
 
 /// Start of the line the agent prints on the console when it is ready.
 pub const READY_LINE_PREFIX: &str = "hull-agent: ready";
@@ -135,16 +114,5 @@ mod tests {
         ] {
             assert_eq!(parse_ready_line(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn guest_events_parse() {
-        assert_eq!(GuestEvent::from_byte(1), Some(GuestEvent::Ready));
-        assert_eq!(
-            GuestEvent::from_byte(GuestEvent::PowerOff as u8),
-            Some(GuestEvent::PowerOff)
-        );
-        assert_eq!(GuestEvent::from_byte(0), None);
-        assert_eq!(GuestEvent::from_byte(0xff), None);
     }
 }

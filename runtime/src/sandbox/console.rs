@@ -1,14 +1,13 @@
 //! The VM's console: every line `hull-vmm` prints (the guest console on its
 //! stdout, its own messages on stderr) is appended to the console log and
-//! kept in a short tail for error reports. The stdout reader also spots the
-//! agent's ready line.
+//! kept in a short tail for error reports. The console is only a log:
+//! readiness comes from hull-vmm's control channel, never from this text,
+//! which the guest controls.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Mutex};
-
-use agent_protocol::{parse_ready_line, Ready, READY_LINE_PREFIX};
 
 /// Guest console lines kept for error reports.
 const TAIL_LINES: usize = 20;
@@ -104,11 +103,8 @@ impl Console {
         out.join("\n")
     }
 
-    /// Reads `src` line by line until it ends, recording each line. The
-    /// first ready line is announced to `on_ready` (with its parsed report,
-    /// `None` if malformed).
-    pub fn read_lines(&self, source: Source, src: impl Read, on_ready: impl FnOnce(Option<Ready>)) {
-        let mut on_ready = Some(on_ready);
+    /// Reads `src` line by line until it ends, recording each line.
+    pub fn read_lines(&self, source: Source, src: impl Read) {
         let mut reader = BufReader::new(src);
         let mut buf = Vec::new();
         loop {
@@ -122,28 +118,20 @@ impl Console {
             let text = String::from_utf8_lossy(&buf);
             let line = text.trim_end_matches(['\n', '\r']);
             self.push(source, line);
-            if line.starts_with(READY_LINE_PREFIX) {
-                if let Some(f) = on_ready.take() {
-                    f(parse_ready_line(line));
-                }
-            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-
     use super::*;
     use crate::testutil::TempDir;
 
     #[test]
-    fn lines_are_logged_tailed_and_the_ready_line_announced() {
+    fn lines_are_logged_and_tailed() {
         let dir = TempDir::new("console");
         let path = dir.path().join("console.log");
         let console = Console::new(Some(File::create(&path).unwrap()));
-        let (tx, rx) = mpsc::channel();
         let mut text = String::from("[    0.1] Linux version\r\n");
         text +=
             "hull-agent: ready boottime_us=5 cpus=1 mem_total_kib=9 virtio=19,26 hwrng_bytes=0\n";
@@ -152,10 +140,7 @@ mod tests {
             text += &format!("line {i}\n");
         }
         text += "no newline at the end";
-        console.read_lines(Source::Guest, text.as_bytes(), move |r| tx.send(r).unwrap());
-        let ready = rx.recv().unwrap().unwrap();
-        assert_eq!((ready.boottime_us, ready.virtio), (5, vec![19, 26]));
-        assert!(rx.recv().is_err(), "announced once");
+        console.read_lines(Source::Guest, text.as_bytes());
         let tail = console.tail();
         assert!(
             tail.starts_with("last console lines:\n  | line 11\n"),
@@ -173,9 +158,9 @@ mod tests {
     #[test]
     fn the_vmms_first_and_last_lines_come_first() {
         let console = Console::default();
-        console.read_lines(Source::Guest, &b"booting\n"[..], |_| {});
+        console.read_lines(Source::Guest, &b"booting\n"[..]);
         let vmm: String = (0..10).map(|i| format!("vmm {i}\n")).collect();
-        console.read_lines(Source::Vmm, vmm.as_bytes(), |_| {});
+        console.read_lines(Source::Vmm, vmm.as_bytes());
         assert_eq!(
             console.tail(),
             "hull-vmm said:\n  ! vmm 0\n  ! vmm 1\n  ! vmm 2\n  ! [… 4 lines …]\n  \
@@ -184,13 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_ready_line_still_means_ready() {
-        let console = Console::new(None);
-        let (tx, rx) = mpsc::channel();
-        console.read_lines(Source::Guest, &b"hull-agent: ready soon\n"[..], |r| {
-            tx.send(r).unwrap()
-        });
-        assert_eq!(rx.recv().unwrap(), None);
+    fn an_empty_console_is_named() {
         assert_eq!(
             Console::default().tail(),
             "(the VM printed nothing on its console)"
@@ -201,7 +180,7 @@ mod tests {
     fn a_line_without_end_is_cut_not_grown() {
         let console = Console::new(None);
         let long = vec![b'x'; 3 * MAX_LINE as usize + 10];
-        console.read_lines(Source::Guest, &long[..], |_| {});
+        console.read_lines(Source::Guest, &long[..]);
         let tail = console.tail();
         assert!(tail.lines().count() >= 4, "{}", tail.lines().count());
     }

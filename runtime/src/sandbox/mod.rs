@@ -4,9 +4,10 @@
 //! the calling thread into a private mount namespace, binds the bundle's
 //! rootfs and bind-mount sources into the share, starts `hull-vmm` with the
 //! share over virtio-fs and a hybrid vsock socket, waits for the agent's
-//! ready line and says hello on a control connection. From there the caller
-//! drives the container through [`Sandbox::control`] (or more connections
-//! from [`Sandbox::connect`]) and its stdio through [`Sandbox::attach`].
+//! ready event (from hull-vmm's control channel) and says hello on a control
+//! connection. From there the caller drives the container through
+//! [`Sandbox::control`] (or more connections from [`Sandbox::connect`]) and
+//! its stdio through [`Sandbox::attach`].
 //! [`Sandbox::shutdown`] powers the VM off and cleans up; dropping a
 //! sandbox instead kills the VM and cleans up the same way.
 //!
@@ -53,7 +54,7 @@ use vmm::{Vmm, VmmConfig, VmmError, VmmKiller};
 pub const DEFAULT_MEM_MIB: u32 = 256;
 /// Default vCPUs.
 pub const DEFAULT_CPUS: u32 = 1;
-/// How long the guest may take to print its ready line. Generous: nested
+/// How long the guest's agent may take to report ready. Generous: nested
 /// and emulated KVM (CI's test host) are 10–30× slower than hardware.
 pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a VM whose agent connection broke may take to exit on its own
@@ -286,8 +287,8 @@ impl Sandbox {
             s.hull.mem_mib = config.mem_mib;
             Ok(())
         })?;
-        vmm.wait_ready(config.boot_timeout)?;
-        timings.mark("vm_boot");
+        let booted = vmm.wait_ready(config.boot_timeout)?;
+        timings.mark_at("vm_boot", booted.agent_ready_ns);
         let (client, ready) = match Client::connect(&vmm_config.vsock_socket) {
             Ok(c) => c,
             Err(e) => return Err(lost(&mut vmm, e)),

@@ -34,6 +34,18 @@ impl Timings {
         self.last = now;
     }
 
+    /// Ends phase `name` at `at_ns` on CLOCK_MONOTONIC (a time another
+    /// process reported, such as hull-vmm's agent-ready event). The time is
+    /// kept between the previous mark and now, so a wrong report cannot
+    /// make phases overlap or end in the future.
+    pub fn mark_at(&mut self, name: &'static str, at_ns: u64) {
+        let now = Instant::now();
+        let ago = Duration::from_nanos(monotonic_ns().saturating_sub(at_ns));
+        let at = now.checked_sub(ago).unwrap_or(self.last).max(self.last);
+        self.phases.push((name, at - self.last));
+        self.last = at;
+    }
+
     /// The phase's duration, if it was marked.
     pub fn get(&self, name: &str) -> Option<Duration> {
         self.phases
@@ -56,6 +68,18 @@ impl Timings {
     }
 }
 
+/// Nanoseconds on CLOCK_MONOTONIC (the clock `Instant` uses on Linux, and
+/// the one hull-vmm stamps its events with).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +96,27 @@ mod tests {
         let sum = json["vm_boot_ms"].as_f64().unwrap() + json["teardown_ms"].as_f64().unwrap();
         assert!((total - sum).abs() < 0.01, "{json}");
         assert!(t.to_json().starts_with("{\"vm_boot_ms\":"));
+    }
+
+    #[test]
+    fn marks_at_a_reported_time_stay_in_order() {
+        let mut t = Timings::new();
+        let before = monotonic_ns();
+        std::thread::sleep(Duration::from_millis(5));
+        t.mark_at("vm_boot", before + 2_000_000);
+        let boot = t.get("vm_boot").unwrap();
+        assert!(
+            boot >= Duration::from_millis(1) && boot < Duration::from_millis(5),
+            "{boot:?}"
+        );
+        // A time before the last mark or in the future is clamped.
+        t.mark_at("early", 1);
+        assert_eq!(t.get("early"), Some(Duration::ZERO));
+        let last = t.last;
+        t.mark_at("future", u64::MAX);
+        assert!(
+            t.last >= last && t.last <= Instant::now(),
+            "kept at or before now"
+        );
     }
 }

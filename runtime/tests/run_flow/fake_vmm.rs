@@ -1,6 +1,7 @@
 //! A stand-in for `hull-vmm` plus the guest agent, for testing `hull run`'s
 //! host side without KVM: it takes hull-vmm's arguments, prints a console
-//! and the ready line, listens on the hybrid vsock socket and serves the
+//! and the ready line, reports ready (and how it ends) on the control
+//! channel (`--control-fd`), listens on the hybrid vsock socket and serves the
 //! agent protocol, running the container's process on the host in the
 //! shared rootfs (which it reaches through the share, so the sandbox's binds
 //! are exercised). `FAKE_VMM_MODE` picks a misbehaviour: `panic_at_boot`,
@@ -19,6 +20,7 @@ use std::thread::{self, JoinHandle};
 use agent_protocol::container::{ContainerConfig, ExitStatus, Stream};
 use agent_protocol::wire::{self, ErrorCode, Request, Response, StreamHello};
 use agent_protocol::{ready_line, Ready, SHARE_MOUNT};
+use vmm_control::{Body, Event, SeqPacket, VmmMessage};
 
 #[derive(Default)]
 struct Agent {
@@ -47,7 +49,43 @@ fn ready() -> Ready {
     }
 }
 
+/// The control channel, numbered as hull-vmm numbers it.
+struct Control {
+    socket: SeqPacket,
+    seq: Mutex<u64>,
+}
+
+static CONTROL: std::sync::OnceLock<Control> = std::sync::OnceLock::new();
+
+fn send_event(event: Event) {
+    let Some(control) = CONTROL.get() else { return };
+    let mut seq = control.seq.lock().unwrap();
+    *seq += 1;
+    let message = VmmMessage {
+        seq: *seq,
+        ns: runtime::sandbox::timings::monotonic_ns(),
+        body: Body::Event(event),
+    };
+    let _ = control.socket.send(&vmm_control::encode(&message).unwrap());
+}
+
+fn open_control(args: &[String]) {
+    let fd: i32 = arg(args, "--control-fd").parse().unwrap();
+    // SAFETY: the runtime hands this fd to hull-vmm for the control channel
+    // only; nothing else in this process owns it.
+    let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let socket = SeqPacket::from_fd(owned).unwrap();
+    let _ = CONTROL.set(Control {
+        socket,
+        seq: Mutex::new(0),
+    });
+    send_event(Event::Hello {
+        version: vmm_control::PROTOCOL_VERSION,
+    });
+}
+
 pub fn main(args: &[String]) -> i32 {
+    open_control(args);
     let mode = std::env::var("FAKE_VMM_MODE").unwrap_or_default();
     let socket = PathBuf::from(arg(args, "--vsock").split_once(':').unwrap().1);
     let share = PathBuf::from(arg(args, "--fs").strip_prefix("hullshare=").unwrap());
@@ -55,6 +93,7 @@ pub fn main(args: &[String]) -> i32 {
     match mode.as_str() {
         "panic_at_boot" => {
             println!("Kernel panic - not syncing: VFS: Unable to mount root fs");
+            send_event(Event::Reset);
             return 1;
         }
         "hang_at_boot" => loop {
@@ -65,6 +104,11 @@ pub fn main(args: &[String]) -> i32 {
     let listener = UnixListener::bind(&socket).expect("bind the vsock socket");
     println!("{}", ready_line(&ready()));
     io::stdout().flush().unwrap();
+    send_event(Event::FirstKvmRun);
+    send_event(Event::AgentReady {
+        vmm_rss_kib: 1,
+        guest_rss_kib: 2,
+    });
     let shared: Shared = Arc::new((
         Mutex::new(Agent {
             share,
@@ -149,6 +193,7 @@ fn serve_control(mut conn: UnixStream, shared: &Shared, mode: &str) {
                 match mode {
                     "panic_in_wait" => {
                         println!("Kernel panic - not syncing: Attempted to kill init!");
+                        send_event(Event::Reset);
                         std::process::exit(1);
                     }
                     // Like a guest reset: connections go first, the VMM
@@ -175,6 +220,7 @@ fn serve_control(mut conn: UnixStream, shared: &Shared, mode: &str) {
                 wire::send(&mut conn, &Response::Ok).unwrap();
                 let _ = std::fs::remove_file(&shared.0.lock().unwrap().socket);
                 println!("reboot: Restarting system");
+                send_event(Event::PowerOff);
                 std::process::exit(0);
             }
             _ => Response::Ok,

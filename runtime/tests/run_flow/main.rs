@@ -186,6 +186,10 @@ fn a_vm_that_dies_at_boot_is_reported_with_its_console() {
         stderr.contains("| Kernel panic - not syncing: VFS"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("hull-vmm reported: guest reset the machine"),
+        "the end event names the reason: {stderr}"
+    );
     case.assert_clean();
 }
 

@@ -219,5 +219,10 @@ fn bad_arguments_are_rejected() {
     let kernel = kernel().display().to_string();
     expect_error(&["--kernel", &kernel, "--cpus", "0"], "0 vCPUs requested");
     expect_error(&["--kernel", &kernel, "--mem", "1"], "out of range");
-    expect_error(&["--initrd", "x"], "--kernel is required");
+    // Usage errors are clap's: exit 2, naming the missing flag.
+    let run = hull_vmm(&["--initrd", "x"]);
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    assert!(run.stderr.contains("--kernel"), "{run:?}");
+    let run = hull_vmm(&["--kernel", &kernel, "--bogus"]);
+    assert_eq!(run.code(), Some(2), "{run:?}");
 }

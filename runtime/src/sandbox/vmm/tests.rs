@@ -1,12 +1,18 @@
-//! hull-vmm is replaced by small shell scripts that behave like it.
+//! hull-vmm is replaced by small shell scripts that behave like it: each
+//! `printf … >&3` is one packet on the control channel.
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::Instant;
 
 use super::*;
 use crate::testutil::TempDir;
 
-const READY: &str = "hull-agent: ready boottime_us=7 cpus=1 mem_total_kib=2 virtio=- hwrng_bytes=0";
+/// The messages a booting hull-vmm sends, as shell commands.
+const HELLO: &str = r#"printf '{"seq":1,"ns":10,"body":{"event":{"hello":{"version":1}}}}' >&3"#;
+const FIRST_RUN: &str = r#"printf '{"seq":2,"ns":20,"body":{"event":"first_kvm_run"}}' >&3"#;
+const READY: &str = r#"printf '{"seq":3,"ns":30,"body":{"event":{"agent_ready":{"vmm_rss_kib":1,"guest_rss_kib":2}}}}' >&3"#;
+/// The console line a real agent prints: only a log now.
+const READY_LINE: &str =
+    "hull-agent: ready boottime_us=7 cpus=1 mem_total_kib=2 virtio=- hwrng_bytes=0";
 
 fn config(dir: &TempDir, script: &str) -> VmmConfig {
     let vmm = dir.path().join("fake-vmm");
@@ -49,7 +55,7 @@ fn arguments_name_the_share_the_socket_and_the_console() {
     assert_eq!(
         args,
         "--kernel /k --initrd /i --mem 256 --cpus 1 --console - \
-         --vsock 3:/state/vsock.sock --fs hullshare=/state/share"
+         --vsock 3:/state/vsock.sock --fs hullshare=/state/share --control-fd 3"
     );
 }
 
@@ -58,11 +64,17 @@ fn ready_then_killed() {
     let dir = TempDir::new("vmm-ready");
     let script = format!(
         "case \"$*\" in *'--fs hullshare=/state/share'*) ;; *) exit 3;; esac\n\
-         echo booting; echo '{READY}'; echo 'vmm says hi' >&2; exec sleep 60"
+         echo booting; echo 'vmm says hi' >&2; {HELLO}; {FIRST_RUN}; {READY}; exec sleep 60"
     );
     let mut vmm = spawn(&config(&dir, &script));
-    let ready = vmm.wait_ready(Duration::from_secs(30)).unwrap().unwrap();
-    assert_eq!(ready.boottime_us, 7);
+    let booted = vmm.wait_ready(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        booted,
+        Booted {
+            first_kvm_run_ns: Some(20),
+            agent_ready_ns: 30
+        }
+    );
     assert_eq!(vmm.try_exit(), None);
     vmm.killer().kill();
     let status = vmm.wait_exit();
@@ -76,21 +88,110 @@ fn ready_then_killed() {
 }
 
 #[test]
-fn an_exit_before_ready_reports_the_console_tail() {
+fn an_exit_before_ready_reports_the_end_event_and_the_console_tail() {
     let dir = TempDir::new("vmm-panic");
     let mut vmm = spawn(&config(
         &dir,
-        "echo 'Kernel panic - not syncing: oops'; exit 1",
+        &format!(
+            "{HELLO}; echo 'Kernel panic - not syncing: oops'; \
+             printf '{{\"seq\":2,\"ns\":20,\"body\":{{\"event\":\"reset\"}}}}' >&3; exit 1"
+        ),
     ));
     let e = vmm.wait_ready(Duration::from_secs(30)).unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, VmmError::ExitedBeforeReady { .. }), "{text}");
     assert!(text.contains("exit status: 1"), "{text}");
     assert!(
+        text.contains("hull-vmm reported: guest reset the machine"),
+        "{text}"
+    );
+    assert!(
         text.contains("| Kernel panic - not syncing: oops"),
         "{text}"
     );
     assert_eq!(vmm.try_exit().and_then(|s| s.code()), Some(1));
+}
+
+#[test]
+fn the_ready_line_on_the_console_is_not_readiness() {
+    let dir = TempDir::new("vmm-console-ready");
+    let mut vmm = spawn(&config(
+        &dir,
+        &format!("{HELLO}; echo '{READY_LINE}'; exec sleep 60"),
+    ));
+    let e = vmm.wait_ready(Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(e, VmmError::BootTimeout { .. }), "{e}");
+}
+
+#[test]
+fn a_vmm_that_breaks_the_protocol_is_stopped() {
+    let dir = TempDir::new("vmm-breach");
+    let mut vmm = spawn(&config(&dir, &format!("{HELLO}; {READY}; exec sleep 60")));
+    let e = vmm.wait_ready(Duration::from_secs(30)).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, VmmError::ControlBroken { .. }), "{text}");
+    assert!(text.contains("sequence 3 after 1"), "{text}");
+    assert_eq!(vmm.try_exit().and_then(|s| s.signal()), Some(libc::SIGKILL));
+}
+
+#[test]
+fn a_device_failure_event_is_the_reported_end() {
+    let dir = TempDir::new("vmm-device");
+    let failed = r#"printf '{"seq":4,"ns":40,"body":{"event":{"device_failed":{"device":"virtio-fs:hullshare","error":"injected fault"}}}}' >&3"#;
+    let mut vmm = spawn(&config(
+        &dir,
+        &format!("{HELLO}; {FIRST_RUN}; {READY}; {failed}; exit 1"),
+    ));
+    vmm.wait_ready(Duration::from_secs(30)).unwrap();
+    match vmm.next_event(Duration::from_secs(30)) {
+        Some(VmEvent::Vm {
+            ns: 40,
+            event: Event::DeviceFailed { device, error },
+        }) => assert_eq!(
+            (device.as_str(), error.as_str()),
+            ("virtio-fs:hullshare", "injected fault")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(vmm.wait_exit().code(), Some(1));
+    assert!(
+        vmm.console_tail()
+            .starts_with("hull-vmm reported: device virtio-fs:hullshare failed: injected fault"),
+        "{}",
+        vmm.console_tail()
+    );
+}
+
+#[test]
+fn requests_go_out_on_the_control_fd_with_a_deadline() {
+    let dir = TempDir::new("vmm-request");
+    // One dd read is one packet: the request. The reply names its id (1),
+    // and the log keeps the request for the test to see.
+    let log = dir.path().join("requests");
+    let script = format!(
+        "{HELLO}; {FIRST_RUN}; {READY}; dd bs=4096 count=1 <&3 >'{}' 2>/dev/null; \
+         printf '{{\"seq\":4,\"ns\":40,\"body\":{{\"reply\":{{\"id\":1,\"reply\":{{\"done\":{{\"state\":\"paused\"}}}}}}}}}}' >&3; \
+         exec sleep 60",
+        log.display()
+    );
+    let mut vmm = spawn(&config(&dir, &script));
+    vmm.wait_ready(Duration::from_secs(30)).unwrap();
+    let control = vmm.control();
+    control.pause(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        r#"{"id":1,"request":"pause"}"#
+    );
+    // Nobody answers the second one.
+    let e = control.resume(Duration::from_millis(100)).unwrap_err();
+    assert!(matches!(e, ControlError::Timeout { .. }), "{e}");
+    vmm.killer().kill();
+    vmm.wait_exit();
+    let e = control.shutdown(Duration::from_secs(30)).unwrap_err();
+    assert!(
+        matches!(e, ControlError::Closed | ControlError::Send { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -107,7 +208,7 @@ fn a_boot_that_never_gets_ready_times_out_and_is_killed() {
 #[test]
 fn dropping_a_running_vmm_kills_and_reaps_it() {
     let dir = TempDir::new("vmm-drop");
-    let vmm = spawn(&config(&dir, &format!("echo '{READY}'; exec sleep 60")));
+    let vmm = spawn(&config(&dir, &format!("{HELLO}; exec sleep 60")));
     let start = Instant::now();
     drop(vmm);
     assert!(start.elapsed() < Duration::from_secs(20));

@@ -3,7 +3,7 @@
 //! Linux does this for `reboot=k`, and on panic with `panic=-1`.
 
 use crate::devices::bus::BusDevice;
-use crate::vm::{VmEvent, VmEvents};
+use crate::event::{VmEvent, VmEvents};
 
 const COMMAND_OFFSET: u64 = 4;
 const CMD_RESET_CPU: u8 = 0xfe;

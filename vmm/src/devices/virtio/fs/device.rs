@@ -14,8 +14,8 @@ use crate::devices::virtio::thread::DeviceThread;
 use crate::devices::virtio::{
     expect_queues, ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_FS,
 };
+use crate::event::DeviceFailures;
 
-/// The device thread and the events that drive it.
 /// A virtio-fs device sharing one host directory (see the module docs).
 pub struct Fs {
     config: FsConfig,
@@ -23,6 +23,7 @@ pub struct Fs {
     server: Arc<FsServer>,
     stats: Arc<FsStats>,
     running: Option<DeviceThread<()>>,
+    failures: DeviceFailures,
 }
 
 impl Fs {
@@ -39,11 +40,18 @@ impl Fs {
             server: Arc::new(Server::new(Arc::new(fs))),
             stats: Arc::new(FsStats::default()),
             running: None,
+            failures: DeviceFailures::default(),
         })
     }
 
     pub fn config(&self) -> &FsConfig {
         &self.config
+    }
+
+    /// Reports a failure of the device's thread through `failures`.
+    pub fn with_failures(mut self, failures: DeviceFailures) -> Self {
+        self.failures = failures;
+        self
     }
 
     /// The device's counters.
@@ -99,7 +107,7 @@ impl VirtioDevice for Fs {
             queues,
         )?);
         let (server, stats) = (Arc::clone(&self.server), Arc::clone(&self.stats));
-        let thread = DeviceThread::spawn("hull-fs", |kick, stop| {
+        let thread = DeviceThread::spawn("hull-fs", self.failures.clone(), |kick, stop| {
             let worker = Worker::new(mem, interrupt, queues, server, kick, stop, stats)?;
             Ok(move || worker.run())
         })?;

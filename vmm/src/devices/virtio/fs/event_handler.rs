@@ -66,12 +66,14 @@ impl Worker {
         })
     }
 
-    /// Runs until the stop event fires (or epoll fails).
-    pub fn run(mut self) {
+    /// Runs until the stop event fires; an epoll failure is returned (and
+    /// reported by the device thread).
+    pub fn run(mut self) -> std::io::Result<()> {
         private_umask();
         let mut events = [EpollEvent::default(); 4];
         self.process();
-        while let Ok(false) = self.poll_once(&mut events, -1) {}
+        while !self.poll_once(&mut events, -1)? {}
+        Ok(())
     }
 
     /// Waits up to `timeout_ms` (-1: forever) for events and serves the

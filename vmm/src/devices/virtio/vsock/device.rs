@@ -14,8 +14,8 @@ use crate::devices::virtio::thread::DeviceThread;
 use crate::devices::virtio::{
     expect_queues, ActivateError, Interrupt, VirtioDevice, FEATURE_VERSION_1, TYPE_VSOCK,
 };
+use crate::event::DeviceFailures;
 
-/// The device thread and the events that drive it.
 /// A virtio-vsock device backed by Unix sockets (see the module docs).
 pub struct Vsock {
     guest_cid: u64,
@@ -23,6 +23,7 @@ pub struct Vsock {
     listener: UnixListener,
     stats: Arc<VsockStats>,
     running: Option<DeviceThread<Muxer>>,
+    failures: DeviceFailures,
 }
 
 impl Vsock {
@@ -40,6 +41,7 @@ impl Vsock {
             listener,
             stats: Arc::new(VsockStats::default()),
             running: None,
+            failures: DeviceFailures::default(),
         })
     }
 
@@ -49,6 +51,12 @@ impl Vsock {
 
     pub fn uds_path(&self) -> &Path {
         &self.uds_path
+    }
+
+    /// Reports a failure of the device's thread through `failures`.
+    pub fn with_failures(mut self, failures: DeviceFailures) -> Self {
+        self.failures = failures;
+        self
     }
 
     /// The device's counters.
@@ -109,7 +117,7 @@ impl VirtioDevice for Vsock {
             Arc::clone(&self.stats),
         )?;
         let stats = Arc::clone(&self.stats);
-        let thread = DeviceThread::spawn("hull-vsock", |kick, stop| {
+        let thread = DeviceThread::spawn("hull-vsock", self.failures.clone(), |kick, stop| {
             let worker = Worker::new(mem, interrupt, queues, muxer, kick, stop, stats)?;
             Ok(move || worker.run())
         })?;

@@ -56,12 +56,13 @@ impl Worker {
         })
     }
 
-    /// Runs until the stop event fires (or epoll fails).
-    pub fn run(mut self) -> Muxer {
+    /// Runs until the stop event fires; an epoll failure is returned (and
+    /// reported by the device thread).
+    pub fn run(mut self) -> std::io::Result<Muxer> {
         let mut events = vec![EpollEvent::default(); 64];
         self.process();
-        while let Ok(false) = self.poll_once(&mut events, -1) {}
-        self.muxer
+        while !self.poll_once(&mut events, -1)? {}
+        Ok(self.muxer)
     }
 
     /// Waits up to `timeout_ms` (-1: forever) for events, handles them and

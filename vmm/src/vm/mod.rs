@@ -1,14 +1,16 @@
-//! One microVM's life: build it from a [`VmConfig`], run its vCPUs, wait for
-//! the guest to power off (or fail), and tear everything down.
+//! One microVM's life: build it from a [`VmConfig`] (here), run its vCPUs,
+//! wait for the guest to power off (or fail) while serving control
+//! requests, and tear everything down ([`run`]).
+
+mod exit;
+mod run;
 
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kvm_bindings::{
     kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
@@ -16,11 +18,11 @@ use kvm_bindings::{
 use kvm_ioctls::{Kvm, VmFd};
 use vm_memory::{Address, GuestMemory, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
-use vmm_sys_util::signal::Killable;
 
 use crate::arch::{boot_info, cpuid, layout, mptable, regs};
 use crate::boot;
-use crate::clock::{monotonic_ns, rss_kib};
+use crate::clock::monotonic_ns;
+use crate::control::ControlSender;
 use crate::devices::bus::Bus;
 use crate::devices::legacy::serial::{self, ConsoleOutput, SerialConsole};
 use crate::devices::legacy::{event_port::EventPort, i8042::I8042};
@@ -32,8 +34,12 @@ use crate::devices::virtio::{
     vsock::Vsock,
     Interrupt, VirtioDevice,
 };
+use crate::event::{DeviceFailures, VmEvent, VmEvents};
 use crate::memory;
-use crate::vcpu::{self, Vcpu, VcpuError};
+use crate::vcpu::gate::VcpuGate;
+use crate::vcpu::{Vcpu, VcpuError};
+
+pub use exit::{GuestExit, Milestone, RunReport, Timings};
 
 /// How long teardown waits for the console output to be written.
 const CONSOLE_DRAIN_LIMIT: Duration = Duration::from_secs(2);
@@ -68,6 +74,9 @@ pub struct VmConfig {
     pub vsock: Option<(u64, PathBuf)>,
     /// virtio-fs shares, one device each.
     pub fs: Vec<FsConfig>,
+    /// Test only: the device (`virtio-fs:TAG` or `virtio-vsock`) whose
+    /// thread fails on its first queue notification.
+    pub inject_device_fault: Option<String>,
 }
 
 impl Default for VmConfig {
@@ -83,108 +92,9 @@ impl Default for VmConfig {
             rng: false,
             vsock: None,
             fs: Vec::new(),
+            inject_device_fault: None,
         }
     }
-}
-
-/// Things that happen to a running VM, sent by vCPU threads and devices.
-#[derive(Debug)]
-pub enum VmEvent {
-    /// A vCPU thread is about to enter KVM_RUN for the first time (CLOCK_MONOTONIC ns).
-    VcpuStarted { ns: u64 },
-    /// The agent reported ready on the event port.
-    AgentReady,
-    /// The agent asked for power-off on the event port (the clean end), or
-    /// KVM reported a shutdown system event.
-    PowerOff,
-    /// The guest reset the machine (i8042 reset): a kernel panic with
-    /// `panic=-1`, or a reboot nobody asked the agent for.
-    Reset,
-    /// A vCPU triple-faulted (KVM_EXIT_SHUTDOWN).
-    TripleFault { cpu: u32 },
-    /// A vCPU executed HLT with no in-kernel irqchip to wake it.
-    Halted { cpu: u32 },
-    /// KVM reported a guest crash system event.
-    Crashed { cpu: u32 },
-    /// A vCPU thread hit an error it cannot continue from.
-    VcpuFailed(VcpuError),
-}
-
-/// A cloneable handle for sending [`VmEvent`]s to the VM's main loop.
-#[derive(Clone)]
-pub struct VmEvents(Sender<VmEvent>);
-
-impl VmEvents {
-    pub fn channel() -> (Self, Receiver<VmEvent>) {
-        let (tx, rx) = mpsc::channel();
-        (Self(tx), rx)
-    }
-
-    /// Sends an event; a VM that is already gone does not need it.
-    pub fn send(&self, event: VmEvent) {
-        let _ = self.0.send(event);
-    }
-}
-
-/// How the guest ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuestExit {
-    PowerOff,
-    Reset,
-    TripleFault { cpu: u32 },
-    Halted { cpu: u32 },
-    Crashed { cpu: u32 },
-}
-
-impl GuestExit {
-    /// Only an orderly power-off is a clean end.
-    pub fn is_clean(&self) -> bool {
-        *self == GuestExit::PowerOff
-    }
-}
-
-impl std::fmt::Display for GuestExit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::PowerOff => write!(f, "guest powered off"),
-            Self::Reset => write!(
-                f,
-                "guest reset the machine without powering off (kernel panic or unexpected reboot)"
-            ),
-            Self::TripleFault { cpu } => write!(f, "guest triple-faulted on vCPU {cpu}"),
-            Self::Halted { cpu } => write!(f, "guest halted vCPU {cpu} with nothing to wake it"),
-            Self::Crashed { cpu } => write!(f, "guest reported a crash on vCPU {cpu}"),
-        }
-    }
-}
-
-/// CLOCK_MONOTONIC timestamps (ns) of one run, and the VMM's memory.
-#[derive(Debug, Clone, Default)]
-pub struct Timings {
-    pub vmm_start_ns: u64,
-    pub first_kvm_run_ns: Option<u64>,
-    pub agent_ready_ns: Option<u64>,
-    pub end_ns: u64,
-    /// VMM resident memory excluding guest RAM (anon + file), in KiB, sampled
-    /// when the agent was ready (or at the end when it never was).
-    pub vmm_rss_kib: u64,
-    /// Guest RAM pages resident (the memfd), in KiB, at the same moment.
-    pub guest_rss_kib: u64,
-}
-
-/// Moments of a run, reported to an observer as they happen.
-#[derive(Debug, Clone, Copy)]
-pub enum Milestone<'a> {
-    FirstKvmRun(&'a Timings),
-    AgentReady(&'a Timings),
-}
-
-/// What a finished run reports.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    pub exit: GuestExit,
-    pub timings: Timings,
-    pub cmdline: String,
 }
 
 /// Everything that stops a VM from being built or run.
@@ -250,6 +160,8 @@ pub enum VmError {
     EventsClosed,
     #[error("the guest did not finish within {after:?} (stopped at: {where_})")]
     Timeout { after: Duration, where_: String },
+    #[error("device {device} failed: {error}")]
+    DeviceFailed { device: String, error: String },
 }
 
 /// A built VM, ready to run.
@@ -264,7 +176,11 @@ pub struct Vm {
     /// Host address ranges of guest RAM, to tell guest pages from the VMM's.
     guest_ranges: Vec<(u64, u64)>,
     events: Receiver<VmEvent>,
-    stop: Arc<AtomicBool>,
+    /// Kept until the run starts, for the control channel's reader; then
+    /// dropped, so the channel closes when every vCPU and device is gone.
+    events_tx: Option<VmEvents>,
+    control: Option<ControlSender>,
+    gate: Arc<VcpuGate>,
     vmm_start_ns: u64,
     cmdline: String,
 }
@@ -340,24 +256,31 @@ impl Vm {
         )?;
         io_bus.insert(
             Arc::new(Mutex::new(EventPort::new(events_tx.clone()))),
-            u64::from(agent_protocol::EVENT_PORT),
+            u64::from(guest_abi::EVENT_PORT),
             1,
         )?;
         let mut mmio_bus = Bus::new();
+        let failures = |device: String| {
+            let inject = config.inject_device_fault.as_deref() == Some(device.as_str());
+            DeviceFailures::new(events_tx.clone(), device).with_injected_fault(inject)
+        };
         let mut devices: Vec<Arc<Mutex<dyn VirtioDevice>>> = Vec::new();
         if config.rng {
             devices.push(Arc::new(Mutex::new(Rng::new())));
         }
         if let Some((cid, uds)) = &config.vsock {
-            let vsock =
-                Vsock::new(*cid, uds.clone()).map_err(|e| VmError::Virtio(e.to_string()))?;
+            let vsock = Vsock::new(*cid, uds.clone())
+                .map_err(|e| VmError::Virtio(e.to_string()))?
+                .with_failures(failures("virtio-vsock".into()));
             devices.push(Arc::new(Mutex::new(vsock)));
         }
         if !config.fs.is_empty() {
             crate::devices::virtio::fs::limits::raise_fd_limit();
         }
         for share in &config.fs {
-            let fs = Fs::new(share.clone()).map_err(|e| VmError::Virtio(e.to_string()))?;
+            let fs = Fs::new(share.clone())
+                .map_err(|e| VmError::Virtio(e.to_string()))?
+                .with_failures(failures(format!("virtio-fs:{}", share.tag)));
             devices.push(Arc::new(Mutex::new(fs)));
         }
         let device_args = attach_virtio(&vm, &mem, &mut mmio_bus, devices)?;
@@ -376,7 +299,7 @@ impl Vm {
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let gate = Arc::new(VcpuGate::new(config.cpus));
         let mut vcpus = Vec::with_capacity(config.cpus as usize);
         for cpu in 0..config.cpus {
             let fd = vm
@@ -403,7 +326,7 @@ impl Vm {
                 io_bus: io_bus.clone(),
                 mmio_bus: mmio_bus.clone(),
                 events: events_tx.clone(),
-                stop: stop.clone(),
+                gate: gate.clone(),
             });
         }
         let guest_ranges = mem.iter().map(|r| (r.as_ptr() as u64, r.len())).collect();
@@ -416,119 +339,27 @@ impl Vm {
             vcpus,
             serial,
             events,
-            stop,
+            events_tx: Some(events_tx),
+            control: None,
+            gate,
             vmm_start_ns,
             cmdline,
         })
     }
 
-    /// Runs the guest to its end, then stops every vCPU and flushes the console.
-    pub fn run(self) -> Result<RunReport, VmError> {
-        self.run_observed(&mut |_| {})
-    }
-
-    /// Like [`Vm::run`], calling `observe` at each [`Milestone`] as it happens.
-    pub fn run_observed(
-        mut self,
-        observe: &mut dyn FnMut(Milestone<'_>),
-    ) -> Result<RunReport, VmError> {
-        vcpu::install_kick_handler().map_err(VmError::Signal)?;
-        let mut threads: Vec<JoinHandle<Option<u64>>> = Vec::with_capacity(self.vcpus.len());
-        for v in self.vcpus.drain(..) {
-            let spawned = std::thread::Builder::new()
-                .name(format!("vcpu{}", v.id))
-                .spawn(move || v.run());
-            match spawned {
-                Ok(handle) => threads.push(handle),
-                Err(e) => {
-                    let _ = stop_vcpus(&self.stop, threads);
-                    return Err(VmError::Thread(e));
-                }
-            }
+    /// Serves `control` while the VM runs: requests from it reach the run
+    /// loop, and every event and reply goes out on it.
+    pub fn attach_control(
+        &mut self,
+        control: &crate::control::ControlChannel,
+    ) -> Result<(), VmError> {
+        if let Some(events) = &self.events_tx {
+            control
+                .spawn_reader(events.clone())
+                .map_err(VmError::Thread)?;
         }
-        let mut timings = Timings {
-            vmm_start_ns: self.vmm_start_ns,
-            ..Default::default()
-        };
-        let outcome = self.wait(&mut timings, observe);
-        let rips = stop_vcpus(&self.stop, threads);
-        let outcome = outcome.map_err(|e| match e {
-            VmError::Timeout { after, .. } => VmError::Timeout {
-                after,
-                where_: describe(&rips),
-            },
-            other => other,
-        });
-        self.serial
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .finish();
-        self.console.wait(CONSOLE_DRAIN_LIMIT);
-        timings.end_ns = monotonic_ns();
-        if timings.agent_ready_ns.is_none() {
-            (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib(&self.guest_ranges);
-        }
-        outcome.map(|exit| RunReport {
-            exit,
-            timings,
-            cmdline: self.cmdline.clone(),
-        })
-    }
-
-    fn wait(
-        &self,
-        timings: &mut Timings,
-        observe: &mut dyn FnMut(Milestone<'_>),
-    ) -> Result<GuestExit, VmError> {
-        let deadline = self
-            .config
-            .timeout
-            .and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let event = match deadline {
-                None => self
-                    .events
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-                Some(d) => self
-                    .events
-                    .recv_timeout(d.saturating_duration_since(Instant::now())),
-            };
-            let event = match event {
-                Ok(event) => event,
-                Err(RecvTimeoutError::Timeout) => {
-                    let after = self.config.timeout.unwrap_or_default();
-                    return Err(VmError::Timeout {
-                        after,
-                        where_: String::new(),
-                    });
-                }
-                Err(RecvTimeoutError::Disconnected) => return Err(VmError::EventsClosed),
-            };
-            return Ok(match event {
-                VmEvent::VcpuStarted { ns } => {
-                    if timings.first_kvm_run_ns.is_none() {
-                        timings.first_kvm_run_ns = Some(ns);
-                        observe(Milestone::FirstKvmRun(timings));
-                    }
-                    continue;
-                }
-                VmEvent::AgentReady => {
-                    if timings.agent_ready_ns.is_none() {
-                        timings.agent_ready_ns = Some(monotonic_ns());
-                        (timings.vmm_rss_kib, timings.guest_rss_kib) = rss_kib(&self.guest_ranges);
-                        observe(Milestone::AgentReady(timings));
-                    }
-                    continue;
-                }
-                VmEvent::PowerOff => GuestExit::PowerOff,
-                VmEvent::Reset => GuestExit::Reset,
-                VmEvent::TripleFault { cpu } => GuestExit::TripleFault { cpu },
-                VmEvent::Halted { cpu } => GuestExit::Halted { cpu },
-                VmEvent::Crashed { cpu } => GuestExit::Crashed { cpu },
-                VmEvent::VcpuFailed(e) => return Err(VmError::Vcpu(e)),
-            });
-        }
+        self.control = Some(control.sender());
+        Ok(())
     }
 }
 
@@ -578,33 +409,6 @@ fn attach_virtio(
         args.push(format!("virtio_mmio.device=4K@{base:#x}:{gsi}"));
     }
     Ok(args)
-}
-
-/// Sets the stop flag, kicks every vCPU thread out of KVM_RUN, joins them;
-/// returns each vCPU's last RIP.
-fn stop_vcpus(stop: &AtomicBool, threads: Vec<JoinHandle<Option<u64>>>) -> Vec<Option<u64>> {
-    stop.store(true, Ordering::Release);
-    for t in &threads {
-        // A thread that already ended has nothing to kick.
-        let _ = t.kill(vcpu::kick_signal());
-    }
-    threads
-        .into_iter()
-        .map(|t| t.join().ok().flatten())
-        .collect()
-}
-
-/// "vCPU 0 rip 0xffffffff81000000, vCPU 1 rip ?"
-fn describe(rips: &[Option<u64>]) -> String {
-    let one = |(cpu, rip): (usize, &Option<u64>)| match rip {
-        Some(rip) => format!("vCPU {cpu} rip {rip:#x}"),
-        None => format!("vCPU {cpu} rip ?"),
-    };
-    rips.iter()
-        .enumerate()
-        .map(one)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

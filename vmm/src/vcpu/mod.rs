@@ -1,13 +1,15 @@
 //! One thread per vCPU: KVM_RUN in a loop, port I/O and MMIO exits dispatched
 //! to the buses, terminal exits reported to the VM as [`VmEvent`]s.
 //!
-//! Stopping: the VM sets the shared stop flag and sends `KICK_SIGNAL` to
-//! every vCPU thread. The handler sets `kvm_run.immediate_exit`, so a thread
-//! that is about to enter KVM_RUN returns at once, and one inside it returns
-//! with EINTR; either way it sees the flag and ends.
+//! Stopping and pausing: the VM closes the shared [`VcpuGate`] and sends
+//! `KICK_SIGNAL` to every vCPU thread. The handler sets
+//! `kvm_run.immediate_exit`, so a thread that is about to enter KVM_RUN
+//! returns at once, and one inside it returns with EINTR; either way it
+//! comes to the gate, which ends it or parks it.
+
+pub mod gate;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use kvm_bindings::kvm_run;
@@ -15,29 +17,14 @@ use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use crate::clock::monotonic_ns;
 use crate::devices::bus::Bus;
-use crate::vm::{VmEvent, VmEvents};
+pub use crate::event::VcpuError;
+use crate::event::{VmEvent, VmEvents};
+use gate::{Pass, VcpuGate};
 
 const KVM_SYSTEM_EVENT_SHUTDOWN: u32 = 1;
 const KVM_SYSTEM_EVENT_RESET: u32 = 2;
 const KVM_SYSTEM_EVENT_CRASH: u32 = 3;
 const KVM_INTERNAL_ERROR_EMULATION: u32 = 1;
-
-/// Why a vCPU thread stopped on its own.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum VcpuError {
-    #[error("KVM_RUN failed on vCPU {cpu}: {errno}")]
-    Run { cpu: u32, errno: String },
-    #[error("KVM internal error on vCPU {cpu} (suberror {suberror}{hint})")]
-    Internal {
-        cpu: u32,
-        suberror: u32,
-        hint: &'static str,
-    },
-    #[error("KVM_RUN entry failure on vCPU {cpu}: hardware reason {reason:#x}")]
-    FailEntry { cpu: u32, reason: u64 },
-    #[error("unexpected KVM exit on vCPU {cpu}: {exit}")]
-    UnexpectedExit { cpu: u32, exit: String },
-}
 
 thread_local! {
     /// This thread's kvm_run mapping, for the kick signal handler.
@@ -79,7 +66,7 @@ pub struct Vcpu {
     pub io_bus: Bus,
     pub mmio_bus: Bus,
     pub events: VmEvents,
-    pub stop: Arc<AtomicBool>,
+    pub gate: Arc<VcpuGate>,
 }
 
 enum Step {
@@ -94,10 +81,7 @@ impl Vcpu {
         KVM_RUN.with(|run| run.set(self.fd.get_kvm_run() as *mut kvm_run));
         self.events
             .send(VmEvent::VcpuStarted { ns: monotonic_ns() });
-        loop {
-            if self.stop.load(Ordering::Acquire) {
-                break;
-            }
+        while self.gate.pass() == Pass::Run {
             match self.step() {
                 Step::Continue => {}
                 Step::Stop(event) => {
@@ -109,6 +93,7 @@ impl Vcpu {
             }
         }
         KVM_RUN.with(|run| run.set(std::ptr::null_mut()));
+        self.gate.exited();
         self.fd.get_regs().ok().map(|r| r.rip)
     }
 
