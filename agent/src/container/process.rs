@@ -219,7 +219,7 @@ impl Proc {
     pub fn close_stdin(&self) {
         let mut st = self.lock();
         if let Some(conn) = st.stdin_conn.take() {
-            vsock::shutdown(&conn, libc::SHUT_RD);
+            vsock::shutdown(&conn, nix::sys::socket::Shutdown::Read);
         }
         if let Some(Ends::Pipes { stdin, .. }) = st.ends.as_mut() {
             stdin.take();
@@ -272,7 +272,7 @@ fn spawn_copy(mut from: File, mut to: File, done: Option<Arc<Proc>>) {
                     break;
                 }
             }
-            vsock::shutdown(&to, libc::SHUT_WR);
+            vsock::shutdown(&to, nix::sys::socket::Shutdown::Write);
             drop(to);
             if let Some(p) = done {
                 p.output_done();
