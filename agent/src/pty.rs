@@ -18,6 +18,7 @@ use nix::sys::stat::Mode;
 nix::ioctl_write_ptr_bad!(tiocsptlck, libc::TIOCSPTLCK, libc::c_int);
 nix::ioctl_write_int_bad!(tiocgptpeer, libc::TIOCGPTPEER);
 nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+pub(crate) use tiocswinsz as set_winsize;
 
 /// A new (master, slave) pair from the devpts mounted at `dev/pts` of the
 /// tree whose root is `root`; `None` when no devpts is mounted there.

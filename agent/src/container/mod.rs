@@ -15,7 +15,9 @@ use agent_protocol::container::{
     valid_id, ContainerConfig, ExitStatus, LinuxNamespaceType, Process, Resources, Stream,
 };
 use agent_protocol::wire::{ErrorCode, Response, StreamHello};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
 
 use process::{Phase, Proc, ProcError};
 use sync::InitRequest;
@@ -403,7 +405,9 @@ impl Registry {
         if matches!(proc.phase(), Phase::Exited(_)) {
             return err(ErrorCode::InvalidState, "process already exited");
         }
-        // SAFETY: kill has no memory effects.
+        // SAFETY: kill has no memory effects. Raw libc: any signal number
+        // may come (nix's kill takes only its Signal enum, without the
+        // real-time signals).
         if unsafe { libc::kill(proc.pid, signal) } < 0 {
             return err(
                 ErrorCode::Internal,
@@ -489,8 +493,7 @@ impl Registry {
         }
         for p in &procs {
             if !matches!(p.phase(), Phase::Exited(_)) {
-                // SAFETY: kill has no memory effects.
-                unsafe { libc::kill(p.pid, libc::SIGKILL) };
+                let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
             }
         }
         for p in &procs {

@@ -234,18 +234,13 @@ impl Proc {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        // SAFETY: TIOCSWINSZ on the pty master with a valid winsize.
-        let rc = unsafe {
-            libc::ioctl(
-                std::os::fd::AsRawFd::as_raw_fd(master),
-                libc::TIOCSWINSZ,
-                &ws,
-            )
-        };
-        if rc < 0 {
+        // SAFETY: TIOCSWINSZ reads one winsize, and `ws` is one; the pty
+        // master is open.
+        let rc = unsafe { crate::pty::set_winsize(std::os::fd::AsRawFd::as_raw_fd(master), &ws) };
+        if let Err(errno) = rc {
             return Err(ProcError::Io {
                 what: "resize",
-                source: io::Error::last_os_error(),
+                source: io::Error::from(errno),
             });
         }
         Ok(())
