@@ -51,12 +51,11 @@ pub fn open_netns(path: &Path) -> Result<File, NetnsError> {
     })?;
     // SAFETY: NS_GET_NSTYPE takes no argument and only returns a value; the
     // fd is valid for the duration of the call.
-    let nstype = unsafe { ns_get_nstype(file.as_raw_fd()) }.map_err(|errno| {
-        NetnsError::NotNamespace {
+    let nstype =
+        unsafe { ns_get_nstype(file.as_raw_fd()) }.map_err(|errno| NetnsError::NotNamespace {
             path: path.to_path_buf(),
             source: errno.into(),
-        }
-    })?;
+        })?;
     if nstype != libc::CLONE_NEWNET {
         return Err(NetnsError::WrongType {
             path: path.to_path_buf(),

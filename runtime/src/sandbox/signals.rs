@@ -103,6 +103,8 @@ impl Drop for SignalForwarder {
 #[cfg(test)]
 mod tests {
     use std::os::unix::thread::JoinHandleExt;
+
+    use nix::sys::signal::Signal;
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -119,9 +121,10 @@ mod tests {
         // do not block it; so direct it at the forwarder's own thread.
         let thread = fwd.thread.as_ref().unwrap().as_pthread_t();
         for s in [libc::SIGUSR2, libc::SIGUSR1] {
-            // SAFETY: the thread is alive until `fwd` is dropped, and it
-            // blocks the signal, so the signal waits in the signalfd.
-            assert_eq!(unsafe { libc::pthread_kill(thread, s) }, 0);
+            // The thread is alive until `fwd` is dropped, and it blocks the
+            // signal, so the signal waits in the signalfd.
+            let signal = Signal::try_from(s).unwrap();
+            nix::sys::pthread::pthread_kill(thread, signal).unwrap();
             assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(s));
         }
         drop(fwd);
