@@ -42,6 +42,7 @@ RUN=("${D[@]}" run --runtime hull --network none)
 source "$(dirname "${BASH_SOURCE[0]}")/cli-checks.sh"
 
 check_run
+check_seccomp
 check_detached_exec
 call "${D[@]}" top eng-stop
 if [ "${ENGINES_EXPECT_VM:-1}" = 1 ]; then

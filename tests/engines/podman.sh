@@ -18,6 +18,11 @@ at_exit "podman rm -af -t 0"
 source "$(dirname "${BASH_SOURCE[0]}")/cli-checks.sh"
 
 check_run
+check_seccomp
+call "${RUN[@]}" --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMAGE" \
+  sh -c 'cat /proc/self/uid_map /proc/self/gid_map; id -u'
+expect "run --uidmap: the guest user namespace has the map" 0 '^ *0 +100000 +65536$'
+expect "run --uidmap: root in the container" 0 '^0$'
 check_detached_exec
 call "${CLI[@]}" exec eng-stop ps
 expect "exec: ps sees the workload" 0 'sleep 1000'

@@ -17,6 +17,8 @@ pub struct MountOpts {
     /// `MOUNT_ATTR_*` bits, applied with `mount_setattr(AT_RECURSIVE)`.
     pub rec_set: u64,
     pub rec_clear: u64,
+    /// `tmpcopyup`: a tmpfs gets what the directory it covers held.
+    pub tmpcopyup: bool,
 }
 
 /// `mount_setattr`'s attribute bits (linux/mount.h).
@@ -112,9 +114,17 @@ impl MountOpts {
                 "rslave" => (0, o.set_propagation(libc::MS_SLAVE, true)),
                 "unbindable" => (0, o.set_propagation(libc::MS_UNBINDABLE, false)),
                 "runbindable" => (0, o.set_propagation(libc::MS_UNBINDABLE, true)),
-                // Not ours to act on in the guest.
-                "defaults" | "nofail" | "auto" | "noauto" | "_netdev" | "tmpcopyup" | "idmap"
-                | "ridmap" | "copy-symlink" => (0, 0),
+                "tmpcopyup" => {
+                    o.tmpcopyup = true;
+                    (0, 0)
+                }
+                "notmpcopyup" => {
+                    o.tmpcopyup = false;
+                    (0, 0)
+                }
+                // fstab words with no mount(2) meaning (the host refuses
+                // idmap, ridmap and copy-symlink before the guest sees them).
+                "defaults" | "nofail" | "auto" | "noauto" | "_netdev" => (0, 0),
                 other => match recursive(other) {
                     Some((set, clear)) => {
                         o.rec_set = (o.rec_set & !clear) | set;

@@ -163,7 +163,38 @@ fn mount_one(root: &Path, m: &Mount) -> Result<()> {
             fstype
         };
         let source = m.source.as_deref().unwrap_or(fstype);
-        mount(Some(source), &dest, Some(fstype), opts.flags, &opts.data)?;
+        // tmpcopyup: what the directory held, read through a descriptor
+        // taken before the tmpfs covers it.
+        let below = match opts.tmpcopyup && fstype == "tmpfs" {
+            true => Some(File::open(&dest).map_err(|e| InitError::os("tmpcopyup", e))?),
+            false => None,
+        };
+        match mount(Some(source), &dest, Some(fstype), opts.flags, &opts.data) {
+            // In a user namespace without a network namespace of its own
+            // (the VM is the container's network), sysfs cannot be mounted
+            // (nor cgroup2 without its cgroup namespace): the guest's is
+            // bound read-only instead, as runc does for rootless containers.
+            Err(InitError::Os { ref source, .. })
+                if source.raw_os_error() == Some(libc::EPERM)
+                    && matches!(fstype, "sysfs" | "cgroup2") =>
+            {
+                let guest = if fstype == "sysfs" {
+                    "/sys"
+                } else {
+                    "/sys/fs/cgroup"
+                };
+                mount(Some(guest), &dest, None, libc::MS_BIND | libc::MS_REC, "")?;
+                let ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | opts.flags;
+                mount(None, &dest, None, ro, "")?;
+            }
+            other => other?,
+        }
+        if let Some(below) = below {
+            let from = Path::new("/proc/self/fd")
+                .join(std::os::fd::AsRawFd::as_raw_fd(&below).to_string());
+            copy_tree(&from, &dest)
+                .map_err(|e| InitError::os(format!("tmpcopyup to {}", m.destination), e))?;
+        }
     }
     if opts.rec_set != 0 || opts.rec_clear != 0 {
         set_attr_recursive(&dest, opts.rec_set, opts.rec_clear)?;
@@ -221,6 +252,30 @@ pub fn root_propagation(mode: Option<&str>) -> Result<libc::c_ulong> {
             )))
         }
     })
+}
+
+/// Copies a directory tree (files, directories, symlinks; modes and owners
+/// kept) from `from` into the existing directory `to`.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let meta = std::fs::symlink_metadata(entry.path())?;
+        let target = to.join(entry.file_name());
+        if meta.file_type().is_symlink() {
+            symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else if meta.is_dir() {
+            std::fs::create_dir(&target)?;
+            copy_tree(&entry.path(), &target)?;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(meta.mode()))?;
+        } else if meta.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        } else {
+            continue;
+        }
+        lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
 }
 
 fn make_target(dest: &Path, dir: bool) -> Result<()> {

@@ -19,7 +19,7 @@ use runtime::state::OCI_VERSION;
 
 /// Mount options the guest agent turns into mount flags, recursive
 /// attributes (`mount_setattr`) or propagation: runc's table.
-pub const MOUNT_OPTIONS: [&str; 59] = [
+pub const MOUNT_OPTIONS: [&str; 61] = [
     "async",
     "atime",
     "bind",
@@ -43,6 +43,7 @@ pub const MOUNT_OPTIONS: [&str; 59] = [
     "nostrictatime",
     "nosuid",
     "nosymfollow",
+    "notmpcopyup",
     "private",
     "ratime",
     "rbind",
@@ -78,6 +79,7 @@ pub const MOUNT_OPTIONS: [&str; 59] = [
     "suid",
     "symfollow",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 

@@ -117,7 +117,7 @@ fn resources(args: &Args) -> anyhow::Result<LinuxResources> {
                 text =
                     std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
             }
-            runtime::bundle::spec::resources::parse(&text).context("invalid resources JSON")?
+            runtime::bundle::spec::resources::parse_update(&text).map_err(anyhow::Error::msg)?
         }
         None => LinuxResources::default(),
     };

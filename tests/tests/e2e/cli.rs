@@ -11,7 +11,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hull_e2e::bundle::{busybox_bundle, write_config, Spec};
-use hull_e2e::record_boot;
+use hull_e2e::{record_boot, Watchdog};
 use hull_e2e::run::{assert_cleaned_up, hull_bin, state_root};
 use hull_e2e::Scratch;
 use serde_json::Value;
@@ -34,11 +34,21 @@ fn hull(args: &[&str]) -> Command {
     cmd
 }
 
+/// `hull ARGS` to its end; a hull that hangs is killed at [`STEP`] and the
+/// test fails.
 fn run(args: &[&str]) -> Output {
-    hull(args)
+    let child = hull(args)
         .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("hull {args:?}: {e}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("hull {args:?}: {e}"));
+    let watchdog = Watchdog::arm(&child, STEP);
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("hull {args:?}: {e}"));
+    assert!(!watchdog.disarm(), "hull {args:?} hung for {STEP:?}");
+    out
 }
 
 fn ok(args: &[&str]) -> String {

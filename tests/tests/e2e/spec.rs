@@ -178,3 +178,29 @@ fn the_configuration_file_and_annotations_size_the_vm() {
     assert_ne!(out.code(), Some(0), "{out:?}");
     assert!(out.stderr.contains("io.hull.vm.vcpus"), "{out:?}");
 }
+
+#[test]
+fn a_tmpfs_with_tmpcopyup_starts_with_what_it_covers() {
+    let scratch = Scratch::tmp("tmpcopyup");
+    let mut spec = sh(
+        "cat /data/hello; touch /data/new && echo writable; mount | grep -c ' /data type tmpfs'",
+    );
+    let mut mounts = spec.config()["mounts"].clone();
+    if let Value::Array(list) = &mut mounts {
+        list.push(
+            json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                         "options": ["tmpcopyup", "mode=755"]}),
+        );
+    }
+    spec.patch = json!({"mounts": mounts});
+    busybox_bundle(&scratch.0, &spec);
+    std::fs::create_dir_all(scratch.0.join("rootfs/data")).expect("mkdir data");
+    std::fs::write(scratch.0.join("rootfs/data/hello"), "from the image\n").expect("write");
+    let id = id("tmpcopyup");
+    let out = HullRun::start(&scratch.0, &id, None).finish();
+    assert_cleaned_up(&id);
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout_str(), "from the image\nwritable\n1\n", "{out:?}");
+    // The image itself is untouched by the container's write.
+    assert!(!scratch.0.join("rootfs/data/new").exists());
+}

@@ -58,9 +58,24 @@ impl From<&oci_spec::runtime::LinuxResources> for LinuxResources {
     }
 }
 
-/// Parses a `linux.resources` object (as `hull update -r` reads it).
+/// Parses a `linux.resources` object.
 pub fn parse(json: &str) -> Result<LinuxResources, serde_json::Error> {
     let r: oci_spec::runtime::LinuxResources = serde_json::from_str(json)?;
+    Ok(LinuxResources::from(&r))
+}
+
+/// Parses a `linux.resources` object as `hull update -r` reads it: a field
+/// that `update` cannot change in a running guest is an error naming it.
+pub fn parse_update(json: &str) -> Result<LinuxResources, String> {
+    let r: oci_spec::runtime::LinuxResources =
+        serde_json::from_str(json).map_err(|e| format!("invalid resources JSON: {e}"))?;
+    let refused = super::support::not_updatable(&r);
+    if !refused.is_empty() {
+        return Err(format!(
+            "hull update cannot change {} in a running VM (it changes memory limit and reservation, cpu shares, quota and period, and the pids limit)",
+            refused.join(", ")
+        ));
+    }
     Ok(LinuxResources::from(&r))
 }
 
@@ -90,6 +105,19 @@ mod tests {
         );
         assert_eq!(cpu.cpus.as_deref(), Some("0-3"));
         assert_eq!(r.pids.unwrap().limit, Some(100));
+    }
+
+    #[test]
+    fn update_refuses_what_it_cannot_change_by_name() {
+        let r = parse_update(r#"{"memory": {"limit": 1048576, "swap": 0}, "cpu": {"shares": 0}, "pids": {"limit": 5}}"#)
+            .unwrap();
+        assert_eq!(r.pids.unwrap().limit, Some(5));
+        let e = parse_update(
+            r#"{"devices": [{"allow": true, "access": "r"}], "cpu": {"cpus": "0-1"}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("linux.resources.devices[0].allow"), "{e}");
+        assert!(e.contains("linux.resources.cpu.cpus"), "{e}");
     }
 
     #[test]

@@ -225,6 +225,7 @@ pub fn check(spec: &Spec) -> Report {
     let value = serde_json::to_value(spec).unwrap_or(Value::Null);
     walk(&value, "", "", &mut report);
     namespace_paths(spec, &mut report);
+    mount_options(spec, &mut report);
     report
 }
 
@@ -269,6 +270,78 @@ fn walk(v: &Value, key: &str, shown: &str, report: &mut Report) {
                 Support::Guest | Support::Host => {}
                 Support::Logged(r) => report.logged.push(finding(r)),
                 Support::Refused(r) => report.refused.push(finding(r)),
+            }
+        }
+    }
+}
+
+/// What `hull update` changes in a running guest: the guest cgroup's
+/// memory, cpu and pids settings.
+pub const UPDATABLE: &[&str] = &[
+    "linux.resources.memory.limit",
+    "linux.resources.memory.reservation",
+    "linux.resources.cpu.shares",
+    "linux.resources.cpu.quota",
+    "linux.resources.cpu.period",
+    "linux.resources.pids.limit",
+];
+
+/// The set fields of a `linux.resources` object (as `hull update -r` reads
+/// it) that `hull update` cannot change, by name (fields that are only
+/// logged at create, such as swap, are accepted here too).
+pub fn not_updatable(resources: &oci_spec::runtime::LinuxResources) -> Vec<String> {
+    let value = serde_json::to_value(resources).unwrap_or(Value::Null);
+    let mut fields = Vec::new();
+    collect(&value, "linux.resources", "linux.resources", &mut fields);
+    fields
+        .into_iter()
+        // What has no effect at create (swap, kernel memory) has none here.
+        .filter(|(key, _)| {
+            !UPDATABLE.contains(&key.as_str()) && !matches!(lookup(key), Support::Logged(_))
+        })
+        .map(|(_, shown)| shown)
+        .collect()
+}
+
+/// Every set leaf under `v`, as (key without indices, key shown).
+fn collect(v: &Value, key: &str, shown: &str, out: &mut Vec<(String, String)>) {
+    if is_empty(v, key) {
+        return;
+    }
+    match v {
+        Value::Object(o) if !MAPS.contains(&key) => {
+            for (k, sub) in o {
+                collect(sub, &format!("{key}.{k}"), &format!("{shown}.{k}"), out);
+            }
+        }
+        Value::Array(a) if a.iter().all(Value::is_object) => {
+            for (i, sub) in a.iter().enumerate() {
+                collect(sub, key, &format!("{shown}[{i}]"), out);
+            }
+        }
+        _ => out.push((key.to_string(), shown.to_string())),
+    }
+}
+
+/// Mount options hull does not implement (crun's extensions): refused by
+/// name, never dropped.
+const UNSUPPORTED_MOUNT_OPTIONS: &[(&str, &str)] = &[
+    ("idmap", "id-mapped mounts are not supported"),
+    ("ridmap", "id-mapped mounts are not supported"),
+    (
+        "copy-symlink",
+        "copying a symlink's target is not supported",
+    ),
+];
+
+fn mount_options(spec: &Spec, report: &mut Report) {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        for (j, opt) in m.options().iter().flatten().enumerate() {
+            if let Some((_, why)) = UNSUPPORTED_MOUNT_OPTIONS.iter().find(|(o, _)| o == opt) {
+                report.refused.push(Finding {
+                    field: format!("mounts[{i}].options[{j}] ({opt})"),
+                    reason: (*why).into(),
+                });
             }
         }
     }

@@ -27,6 +27,7 @@ fn the_maximal_config_is_applied_or_refused_field_by_field() {
         "process.ioPriority.class",
         "process.ioPriority.priority",
         "mounts[2].uidMappings[0].hostID",
+        "mounts[2].options[1] (idmap)",
         "linux.netDevices",
         "linux.resources.memory.disableOOMKiller",
         "linux.resources.cpu.burst",
