@@ -12,19 +12,18 @@ pub fn log(line: &str) {
 
 /// Microseconds since the guest booted (CLOCK_BOOTTIME).
 pub fn boottime_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
+    let Ok(ts) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) else {
+        return 0;
     };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
+    (ts.tv_sec() as u64) * 1_000_000 + (ts.tv_nsec() as u64) / 1_000
 }
 
 /// What the ready line reports: boot time, online CPUs, MemTotal.
 pub fn ready_report() -> agent_protocol::Ready {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let cpus = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     let mem_total_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

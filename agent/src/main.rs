@@ -74,7 +74,7 @@ fn run(
 ) -> Result<Option<(control::Listeners, agent_protocol::Ready)>, Box<dyn std::error::Error>> {
     mounts::mount_base()?;
     let reaped = registry.clone();
-    reaper::start(move |pid, status| reaped.on_exit(pid, status))?;
+    reaper::start(move |status| reaped.on_exit(status))?;
     if virtio::has_device(virtio::DEVICE_ID_FS) {
         mounts::mount_share()?;
     }

@@ -1,7 +1,9 @@
 //! The guest's base file systems.
 
-use std::ffi::CString;
 use std::io;
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
@@ -21,11 +23,13 @@ pub enum MountError {
 struct Mount {
     fstype: &'static str,
     target: &'static str,
-    flags: libc::c_ulong,
+    flags: MsFlags,
     data: &'static str,
 }
 
-const NOSUID_NODEV_NOEXEC: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
 
 /// In order: each target exists once the mounts before it are done.
 const BASE_MOUNTS: &[Mount] = &[
@@ -50,33 +54,28 @@ const BASE_MOUNTS: &[Mount] = &[
     Mount {
         fstype: "devtmpfs",
         target: "/dev",
-        flags: libc::MS_NOSUID,
+        flags: MsFlags::MS_NOSUID,
         data: "mode=0755",
     },
     Mount {
         fstype: "devpts",
         target: "/dev/pts",
-        flags: libc::MS_NOSUID | libc::MS_NOEXEC,
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
         data: "newinstance,ptmxmode=0666,mode=0620",
     },
     Mount {
         fstype: "tmpfs",
         target: "/dev/shm",
-        flags: libc::MS_NOSUID | libc::MS_NODEV,
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
         data: "mode=1777",
     },
     Mount {
         fstype: "tmpfs",
         target: "/run",
-        flags: libc::MS_NOSUID | libc::MS_NODEV,
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
         data: "mode=0755",
     },
 ];
-
-fn cstr(s: &str) -> CString {
-    // The strings here are constants without NUL bytes.
-    CString::new(s).unwrap_or_default()
-}
 
 fn mkdir(path: &'static str) -> Result<(), MountError> {
     match std::fs::create_dir(path) {
@@ -95,55 +94,38 @@ pub fn mount_share() -> Result<(), MountError> {
         path: agent_protocol::SHARE_MOUNT,
         source,
     })?;
-    let (source, target_c, fstype) = (
-        cstr(agent_protocol::SHARE_TAG),
-        cstr(target),
-        cstr("virtiofs"),
-    );
-    // SAFETY: valid NUL-terminated strings that outlive the call; no data.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target_c.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(MountError::Mount {
-            fstype: "virtiofs",
-            target: agent_protocol::SHARE_MOUNT,
-            source: io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    nix::mount::mount(
+        Some(agent_protocol::SHARE_TAG),
+        target,
+        Some("virtiofs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|errno| MountError::Mount {
+        fstype: "virtiofs",
+        target: agent_protocol::SHARE_MOUNT,
+        source: io::Error::from(errno),
+    })
 }
 
 /// Mounts /proc, /sys, /sys/fs/cgroup, /dev, /dev/pts, /dev/shm and /run.
 pub fn mount_base() -> Result<(), MountError> {
     for m in BASE_MOUNTS {
         mkdir(m.target)?;
-        let (source, target, fstype, data) =
-            (cstr(m.fstype), cstr(m.target), cstr(m.fstype), cstr(m.data));
-        // SAFETY: every pointer is a valid NUL-terminated string that outlives the call.
-        let rc = unsafe {
-            libc::mount(
-                source.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                m.flags,
-                data.as_ptr().cast(),
-            )
-        };
-        if rc != 0 {
-            let source = io::Error::last_os_error();
-            if source.raw_os_error() != Some(libc::EBUSY) {
+        match nix::mount::mount(
+            Some(m.fstype),
+            m.target,
+            Some(m.fstype),
+            m.flags,
+            Some(m.data),
+        ) {
+            Ok(()) | Err(Errno::EBUSY) => {}
+            Err(errno) => {
                 return Err(MountError::Mount {
                     fstype: m.fstype,
                     target: m.target,
-                    source,
-                });
+                    source: io::Error::from(errno),
+                })
             }
         }
     }

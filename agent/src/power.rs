@@ -11,7 +11,8 @@ pub struct EventPort(());
 
 impl EventPort {
     pub fn open() -> io::Result<Self> {
-        // SAFETY: ioperm only changes this process's I/O permission bitmap.
+        // SAFETY: ioperm (which nix does not wrap) only changes this
+        // process's I/O permission bitmap.
         let rc = unsafe { libc::ioperm(libc::c_ulong::from(EVENT_PORT), 1, 1) };
         if rc == 0 {
             Ok(Self(()))
@@ -33,13 +34,10 @@ impl EventPort {
 
 /// Reboots the guest: the VMM sees an i8042 reset (an abnormal end).
 pub fn reboot() -> ! {
-    // SAFETY: sync, tcdrain and reboot have no memory-safety preconditions;
     // tcdrain makes sure the last console lines (the reason) are out first.
-    unsafe {
-        libc::sync();
-        libc::tcdrain(libc::STDOUT_FILENO);
-        libc::reboot(libc::RB_AUTOBOOT);
-    }
+    nix::unistd::sync();
+    let _ = nix::sys::termios::tcdrain(std::io::stdout());
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
     // reboot() only returns on failure; there is nothing left to do but wait.
     loop {
         std::thread::park();
@@ -48,13 +46,11 @@ pub fn reboot() -> ! {
 
 /// Syncs file systems, drains the console, and powers the VM off; never returns.
 pub fn power_off(port: Option<&EventPort>) -> ! {
-    // SAFETY: as in `reboot`. tcdrain waits until the tty has sent every byte
-    // of console output to the UART, which the VMM would otherwise lose when
-    // it stops the VM at the port write.
-    unsafe {
-        libc::sync();
-        libc::tcdrain(libc::STDOUT_FILENO);
-    }
+    // tcdrain waits until the tty has sent every byte of console output to
+    // the UART, which the VMM would otherwise lose when it stops the VM at
+    // the port write.
+    nix::unistd::sync();
+    let _ = nix::sys::termios::tcdrain(std::io::stdout());
     if let Some(port) = port {
         port.send(GuestEvent::PowerOff);
     }

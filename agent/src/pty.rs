@@ -6,11 +6,19 @@
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use agent_protocol::container::WindowSize;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+nix::ioctl_write_ptr_bad!(tiocsptlck, libc::TIOCSPTLCK, libc::c_int);
+nix::ioctl_write_int_bad!(tiocgptpeer, libc::TIOCGPTPEER);
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+pub(crate) use tiocswinsz as set_winsize;
 
 /// A new (master, slave) pair from the devpts mounted at `dev/pts` of the
 /// tree whose root is `root`; `None` when no devpts is mounted there.
@@ -22,29 +30,16 @@ pub fn open_in_root(root: &Path) -> io::Result<Option<(File, File)>> {
     let Some(pts) = openat2_in_root(&root, c"dev/pts")? else {
         return Ok(None);
     };
-    const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
-    // SAFETY: all-zero is a valid statfs; fstatfs writes into it.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid fd and a writable statfs.
-    if unsafe { libc::fstatfs(pts.as_raw_fd(), &mut st) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if st.f_type as i64 != DEVPTS_SUPER_MAGIC {
+    let st = nix::sys::statfs::fstatfs(&pts)?;
+    if st.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
         return Ok(None);
     }
-    // SAFETY: openat relative to a directory fd we own, with a constant name.
-    let master = unsafe {
-        libc::openat(
-            pts.as_raw_fd(),
-            c"ptmx".as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        )
-    };
-    if master < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd owned here.
-    let master = unsafe { File::from_raw_fd(master) };
+    let master = File::from(nix::fcntl::openat(
+        &pts,
+        c"ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )?);
     let slave = unlocked_peer(&master)?;
     Ok(Some((master, slave)))
 }
@@ -52,52 +47,26 @@ pub fn open_in_root(root: &Path) -> io::Result<Option<(File, File)>> {
 /// Unlocks the pty `master` and opens its slave through it (TIOCGPTPEER).
 fn unlocked_peer(master: &File) -> io::Result<File> {
     let unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK with a valid int on a pty master.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
-    let slave = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if slave < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd owned here.
-    Ok(unsafe { File::from_raw_fd(slave) })
+    // SAFETY: TIOCSPTLCK reads one int, and `unlock` is one; `master` is open.
+    unsafe { tiocsptlck(master.as_raw_fd(), &unlock) }?;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
+    let slave = unsafe { tiocgptpeer(master.as_raw_fd(), flags) }?;
+    // SAFETY: TIOCGPTPEER returned a fresh fd that nothing else owns.
+    Ok(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(slave) })
 }
 
 /// An O_PATH directory fd for `path` resolved as if `root` were `/`
 /// (openat2 RESOLVE_IN_ROOT, no magic links); `None` if it does not exist.
 fn openat2_in_root(root: &File, path: &CStr) -> io::Result<Option<OwnedFd>> {
-    // SAFETY: all-zero is a valid open_how; the fields are set below.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 with a valid dirfd, NUL-terminated path and open_how
-    // of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Ok(None),
-            _ => Err(e),
-        };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match nix::fcntl::openat2(root, path, how) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(None),
+        Err(errno) => Err(errno.into()),
     }
-    // SAFETY: a fresh fd owned here.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
 }
 
 /// A new (master, slave) pair from the guest's own devpts (`/dev/ptmx`).
@@ -120,8 +89,8 @@ pub fn set_size(master: &File, size: Option<WindowSize>) {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        // SAFETY: TIOCSWINSZ with a valid winsize on the master.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        // SAFETY: TIOCSWINSZ reads one winsize, and `ws` is one; `master` is open.
+        let _ = unsafe { tiocswinsz(master.as_raw_fd(), &ws) };
     }
 }
 

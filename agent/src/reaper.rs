@@ -4,41 +4,31 @@
 
 use std::io;
 
-fn sigchld_set() -> libc::sigset_t {
-    // SAFETY: an all-zero sigset_t is a valid value to initialise with sigemptyset.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-    }
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+
+fn sigchld_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
     set
 }
 
 /// Blocks SIGCHLD in the calling thread (so in every thread spawned after)
-/// and starts the reaping thread, which hands each exit (pid, raw wait
-/// status) to `on_exit`.
-pub fn start(on_exit: impl Fn(i32, i32) + Send + 'static) -> io::Result<()> {
+/// and starts the reaping thread, which hands each exit (a wait status with
+/// the pid) to `on_exit`.
+pub fn start(on_exit: impl Fn(WaitStatus) + Send + 'static) -> io::Result<()> {
     let set = sigchld_set();
-    // SAFETY: `set` is a valid signal set; the old mask is not wanted.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(io::Error::from)?;
     std::thread::Builder::new()
         .name("reaper".into())
         .spawn(move || loop {
-            let mut sig = 0;
-            // SAFETY: `set` and `sig` are valid for the call.
-            unsafe { libc::sigwait(&set, &mut sig) };
-            loop {
-                let mut status = 0;
-                // SAFETY: `status` is a valid out-pointer.
-                let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-                if pid <= 0 {
+            let _ = set.wait();
+            // Until no exited child is left (StillAlive) or no child at all (ECHILD).
+            while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                if status == WaitStatus::StillAlive {
                     break;
                 }
-                on_exit(pid, status);
+                on_exit(status);
             }
         })?;
     Ok(())

@@ -3,9 +3,10 @@
 //! the agent's container-init helper sends the container's pty master to
 //! the agent.
 
-use std::io;
-use std::mem::size_of;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
 /// Sends `payload` (at least one byte) with `fd` attached.
 pub fn send_fd(socket: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> io::Result<()> {
@@ -13,28 +14,15 @@ pub fn send_fd(socket: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> io::
         // On a stream socket, ancillary data needs at least one byte.
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty payload"));
     }
-    let mut control = vec![0u8; cmsg_space(size_of::<i32>())];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut libc::c_void,
-        iov_len: payload.len(),
-    };
-    let msg = one_fd_msghdr(&mut iov, &mut control);
-    // SAFETY: msg_control points at CMSG_SPACE(int) writable bytes, enough
-    // for one header carrying one int, so CMSG_FIRSTHDR is non-null and its
-    // data area holds the descriptor.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<i32>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd.as_raw_fd());
-    }
-    // SAFETY: `msg` and everything it points to live across the call.
-    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if (n as usize) < payload.len() {
+    let fds = [fd.as_raw_fd()];
+    let n = sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(payload)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    if n < payload.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short send"));
     }
     Ok(())
@@ -44,58 +32,44 @@ pub fn send_fd(socket: &impl AsRawFd, payload: &[u8], fd: &impl AsRawFd) -> io::
 /// (close-on-exec). A message without one is an error.
 pub fn recv_fd(socket: &impl AsRawFd, max: usize) -> io::Result<(Vec<u8>, OwnedFd)> {
     let mut payload = vec![0u8; max.max(1)];
-    let mut control = vec![0u8; cmsg_space(size_of::<i32>())];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr().cast(),
-        iov_len: payload.len(),
+    let mut control = nix::cmsg_space!(RawFd);
+    let (n, received) = {
+        let mut iov = [IoSliceMut::new(&mut payload)];
+        let msg = recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let mut received: Vec<RawFd> = Vec::new();
+        // A truncated control area (MSG_CTRUNC) is an error of cmsgs().
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for cmsg in cmsgs {
+                if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                    received.extend(fds);
+                }
+            }
+        }
+        (msg.bytes, received)
     };
-    let mut msg = one_fd_msghdr(&mut iov, &mut control);
-    // SAFETY: `msg` points at live, writable buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let owned: Vec<OwnedFd> = received
+        .into_iter()
+        .map(|fd| {
+            // SAFETY: the kernel installed these descriptors for us; nobody
+            // else owns them (owning them all closes any beyond the first).
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .collect();
+    let fd = owned.into_iter().next();
     if n == 0 {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the peer closed",
         ));
     }
-    payload.truncate(n as usize);
-    // SAFETY: recvmsg filled msg_control/msg_controllen; CMSG_FIRSTHDR
-    // returns null or a header inside that buffer.
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    // SAFETY: a non-null header lies within `control`.
-    let ok = msg.msg_flags & libc::MSG_CTRUNC == 0
-        && !cmsg.is_null()
-        && unsafe {
-            (*cmsg).cmsg_level == libc::SOL_SOCKET
-                && (*cmsg).cmsg_type == libc::SCM_RIGHTS
-                && (*cmsg).cmsg_len as usize >= libc::CMSG_LEN(size_of::<i32>() as u32) as usize
-        };
-    if !ok {
-        return Err(io::Error::other("no descriptor received"));
-    }
-    // SAFETY: an SCM_RIGHTS header of that length carries at least one int.
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>()) };
-    // SAFETY: the kernel installed `fd` for us; nobody else owns it.
-    Ok((payload, unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-/// A msghdr over one buffer and a control area sized for one descriptor.
-fn one_fd_msghdr(iov: &mut libc::iovec, control: &mut [u8]) -> libc::msghdr {
-    // SAFETY: all-zero is a valid msghdr; the fields that matter are set below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = control.len() as _;
-    msg
-}
-
-fn cmsg_space(len: usize) -> usize {
-    // SAFETY: CMSG_SPACE is arithmetic only.
-    unsafe { libc::CMSG_SPACE(len as u32) as usize }
+    let fd = fd.ok_or_else(|| io::Error::other("no descriptor received"))?;
+    payload.truncate(n);
+    Ok((payload, fd))
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! killing every process, removal. Without cgroup2 these degrade to no-ops
 //! (empty path).
 
+use std::os::fd::AsFd;
 use std::path::Path;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use agent_protocol::container::Stats;
 
@@ -82,7 +85,9 @@ pub fn signal_all(dir: &str, signal: i32) {
         return;
     }
     for pid in pids(dir) {
-        // SAFETY: kill has no memory effects.
+        // SAFETY: kill has no memory effects. Raw libc: any signal number
+        // may come (nix's kill takes only its Signal enum, without the
+        // real-time signals).
         unsafe { libc::kill(pid, signal) };
     }
 }
@@ -123,13 +128,11 @@ pub fn freeze(dir: &str, on: bool) -> Result<(), String> {
                 "the kernel did not {what} the container within {FREEZE_TIMEOUT_MS} ms"
             ));
         }
-        let mut pfd = libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&events),
-            events: libc::POLLPRI,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the call's duration.
-        unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(1000) as i32) };
+        let mut fds = [PollFd::new(events.as_fd(), PollFlags::POLLPRI)];
+        let _ = poll(
+            &mut fds,
+            PollTimeout::from(left.as_millis().min(1000) as u16),
+        );
     }
 }
 

@@ -15,6 +15,9 @@ use agent_protocol::container::{
     valid_id, ContainerConfig, ExitStatus, LinuxNamespaceType, Process, Resources, Stream,
 };
 use agent_protocol::wire::{ErrorCode, Response, StreamHello};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
 
 use process::{Phase, Proc, ProcError};
 use sync::InitRequest;
@@ -117,12 +120,15 @@ impl Guards {
     }
 }
 
-/// A raw wait status as an [`ExitStatus`].
-pub fn exit_status(raw: i32) -> ExitStatus {
-    if libc::WIFSIGNALED(raw) {
-        ExitStatus::Signal(libc::WTERMSIG(raw))
-    } else {
-        ExitStatus::Code(libc::WEXITSTATUS(raw))
+/// A wait status as the pid and [`ExitStatus`] of an ended process (None
+/// for a process that only stopped or continued).
+pub fn exit_status(status: WaitStatus) -> Option<(i32, ExitStatus)> {
+    match status {
+        WaitStatus::Exited(pid, code) => Some((pid.as_raw(), ExitStatus::Code(code))),
+        WaitStatus::Signaled(pid, signal, _) => {
+            Some((pid.as_raw(), ExitStatus::Signal(signal as i32)))
+        }
+        _ => None,
     }
 }
 
@@ -132,8 +138,10 @@ impl Registry {
     }
 
     /// From the reaper: a child exited.
-    pub fn on_exit(&self, pid: i32, raw_status: i32) {
-        let status = exit_status(raw_status);
+    pub fn on_exit(&self, status: WaitStatus) {
+        let Some((pid, status)) = exit_status(status) else {
+            return;
+        };
         let proc = {
             let mut inner = self.lock();
             match inner.pids.remove(&pid) {
@@ -397,7 +405,9 @@ impl Registry {
         if matches!(proc.phase(), Phase::Exited(_)) {
             return err(ErrorCode::InvalidState, "process already exited");
         }
-        // SAFETY: kill has no memory effects.
+        // SAFETY: kill has no memory effects. Raw libc: any signal number
+        // may come (nix's kill takes only its Signal enum, without the
+        // real-time signals).
         if unsafe { libc::kill(proc.pid, signal) } < 0 {
             return err(
                 ErrorCode::Internal,
@@ -483,8 +493,7 @@ impl Registry {
         }
         for p in &procs {
             if !matches!(p.phase(), Phase::Exited(_)) {
-                // SAFETY: kill has no memory effects.
-                unsafe { libc::kill(p.pid, libc::SIGKILL) };
+                let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
             }
         }
         for p in &procs {

@@ -219,7 +219,7 @@ impl Proc {
     pub fn close_stdin(&self) {
         let mut st = self.lock();
         if let Some(conn) = st.stdin_conn.take() {
-            vsock::shutdown(&conn, libc::SHUT_RD);
+            vsock::shutdown(&conn, nix::sys::socket::Shutdown::Read);
         }
         if let Some(Ends::Pipes { stdin, .. }) = st.ends.as_mut() {
             stdin.take();
@@ -234,18 +234,13 @@ impl Proc {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        // SAFETY: TIOCSWINSZ on the pty master with a valid winsize.
-        let rc = unsafe {
-            libc::ioctl(
-                std::os::fd::AsRawFd::as_raw_fd(master),
-                libc::TIOCSWINSZ,
-                &ws,
-            )
-        };
-        if rc < 0 {
+        // SAFETY: TIOCSWINSZ reads one winsize, and `ws` is one; the pty
+        // master is open.
+        let rc = unsafe { crate::pty::set_winsize(std::os::fd::AsRawFd::as_raw_fd(master), &ws) };
+        if let Err(errno) = rc {
             return Err(ProcError::Io {
                 what: "resize",
-                source: io::Error::last_os_error(),
+                source: io::Error::from(errno),
             });
         }
         Ok(())
@@ -272,7 +267,7 @@ fn spawn_copy(mut from: File, mut to: File, done: Option<Arc<Proc>>) {
                     break;
                 }
             }
-            vsock::shutdown(&to, libc::SHUT_WR);
+            vsock::shutdown(&to, nix::sys::socket::Shutdown::Write);
             drop(to);
             if let Some(p) = done {
                 p.output_done();

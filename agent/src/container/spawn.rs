@@ -5,11 +5,13 @@
 use std::fs::File;
 use std::io;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use agent_protocol::container::{Process, WindowSize};
 use agent_protocol::{fdpass, wire};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+use nix::unistd::ForkResult;
 
 use super::process::Ends;
 use super::sync::{InitMsg, InitRequest, SYNC_FD};
@@ -32,10 +34,10 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> SpawnError {
     move |source| SpawnError::Io { what, source }
 }
 
-fn last(what: &'static str) -> SpawnError {
-    SpawnError::Io {
+fn nix_err(what: &'static str) -> impl FnOnce(nix::Error) -> SpawnError {
+    move |errno| SpawnError::Io {
         what,
-        source: io::Error::last_os_error(),
+        source: errno.into(),
     }
 }
 
@@ -170,27 +172,31 @@ fn fork_exec(fds: &ChildFds, sync: &OwnedFd) -> Result<i32, SpawnError> {
     let sync_fd = sync.as_raw_fd();
     // SAFETY: the child only calls dup2, fcntl, execve and _exit, all
     // async-signal-safe, on values prepared before the fork.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(last("fork the container-init helper"));
-    }
-    if pid == 0 {
-        // SAFETY: see above; sources are all above 2 (0-2 are the console).
-        unsafe {
-            for (target, &source) in raw.iter().enumerate() {
-                if libc::dup2(source, target as i32) < 0 {
+    let forked =
+        unsafe { nix::unistd::fork() }.map_err(nix_err("fork the container-init helper"))?;
+    let pid = match forked {
+        ForkResult::Parent { child } => child.as_raw(),
+        ForkResult::Child => {
+            // SAFETY: see above; sources are all above 2 (0-2 are the console).
+            // Raw libc, not nix: this is the child of a multi-threaded process,
+            // where only async-signal-safe calls may run, and nix's execve
+            // allocates its pointer vectors (and its dup2 wants OwnedFds).
+            unsafe {
+                for (target, &source) in raw.iter().enumerate() {
+                    if libc::dup2(source, target as i32) < 0 {
+                        libc::_exit(126);
+                    }
+                }
+                if sync_fd == SYNC_FD {
+                    libc::fcntl(SYNC_FD, libc::F_SETFD, 0);
+                } else if libc::dup2(sync_fd, SYNC_FD) < 0 {
                     libc::_exit(126);
                 }
+                libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127);
             }
-            if sync_fd == SYNC_FD {
-                libc::fcntl(SYNC_FD, libc::F_SETFD, 0);
-            } else if libc::dup2(sync_fd, SYNC_FD) < 0 {
-                libc::_exit(126);
-            }
-            libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            libc::_exit(127);
         }
-    }
+    };
     Ok(pid)
 }
 
@@ -210,19 +216,12 @@ fn recv(sync: &mut File) -> Result<InitMsg, SpawnError> {
 }
 
 fn socketpair() -> Result<(File, OwnedFd), SpawnError> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc < 0 {
-        return Err(last("socketpair"));
-    }
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    let (ours, theirs) = nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(nix_err("socketpair"))?;
+    Ok((File::from(ours), theirs))
 }

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::FromRawFd;
 
 use agent_protocol::container::{ContainerConfig, LinuxNamespaceType, Process};
 use serde::{Deserialize, Serialize};
@@ -53,11 +52,6 @@ pub enum InitMsg {
 
 /// A close-on-exec pipe: (read end, write end).
 pub fn pipe() -> io::Result<(File, File)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((File::from(read), File::from(write)))
 }

@@ -115,8 +115,7 @@ fn rules(json: &str) -> Vec<LinuxDeviceCgroup> {
 #[test]
 fn program_denies_dev_null_writes_in_a_real_cgroup_and_is_replaced() {
     const TEST: &str = "program_denies_dev_null_writes_in_a_real_cgroup_and_is_replaced";
-    // SAFETY: geteuid has no preconditions.
-    if !available_or_skip(unsafe { libc::geteuid() } == 0, TEST, "needs root") {
+    if !available_or_skip(nix::unistd::geteuid().is_root(), TEST, "needs root") {
         return;
     }
     let Some(parent) = own_cgroup().filter(|p| p.join("cgroup.procs").exists()) else {
@@ -164,8 +163,7 @@ fn program_denies_dev_null_writes_in_a_real_cgroup_and_is_replaced() {
 #[test]
 fn kernel_verifier_accepts_every_program() {
     const TEST: &str = "kernel_verifier_accepts_every_program";
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     if !available_or_skip(
         root && can_load(),
         TEST,
@@ -206,8 +204,7 @@ fn kernel_verifier_accepts_every_program() {
 #[test]
 fn kernel_verifier_accepts_the_most_rules() {
     const TEST: &str = "kernel_verifier_accepts_the_most_rules";
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     if !available_or_skip(
         root && can_load(),
         TEST,

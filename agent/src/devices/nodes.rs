@@ -17,10 +17,15 @@
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag};
+use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::defaults::DEFAULT_FILE_MODE;
@@ -125,27 +130,10 @@ fn cstring(bytes: &[u8]) -> CString {
 /// `path` (relative) opened as if `root` were `/`: openat2 with
 /// `RESOLVE_IN_ROOT`, no magic links.
 fn open_in_root(root: &OwnedFd, path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let c = cstring(path.as_os_str().as_bytes());
-    // SAFETY: all-zero is a valid open_how; the fields are set below.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 with a valid dirfd, a NUL-terminated path and an
-    // open_how of the size passed, all alive for the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    let how = OpenHow::new()
+        .flags(OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    Ok(nix::fcntl::openat2(root, path, how)?)
 }
 
 /// The node's parent directory, made (0755) where missing.
@@ -159,13 +147,12 @@ fn parent_dir(root: &OwnedFd, node: &Node) -> Result<OwnedFd, DevicesError> {
         dir = match open_in_root(root, &walked, flags) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let name = cstring(part.as_bytes());
-                // SAFETY: a valid dirfd and NUL-terminated name.
-                let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), DIR_MODE) };
-                let e = io::Error::last_os_error();
-                // EEXIST: made meanwhile, or a dangling symlink (refused below).
-                if rc < 0 && e.raw_os_error() != Some(libc::EEXIST) {
-                    return Err(os_err(node.path, "make a parent directory")(e));
+                match nix::sys::stat::mkdirat(&dir, *part, Mode::from_bits_truncate(DIR_MODE)) {
+                    // EEXIST: made meanwhile, or a dangling symlink (refused below).
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => {
+                        return Err(os_err(node.path, "make a parent directory")(errno.into()))
+                    }
                 }
                 open_in_root(root, &walked, flags)
                     .map_err(os_err(node.path, "open a parent directory"))?
@@ -178,22 +165,11 @@ fn parent_dir(root: &OwnedFd, node: &Node) -> Result<OwnedFd, DevicesError> {
 
 /// What is at `name` in `dir` (not following a symlink).
 fn stat_at(dir: &OwnedFd, name: &CString) -> io::Result<libc::stat> {
-    // SAFETY: all-zero is a valid stat buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid dirfd, NUL-terminated name, and a stat buffer alive
-    // for the call.
-    let rc = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st)
+    Ok(nix::sys::stat::fstatat(
+        dir,
+        name.as_c_str(),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?)
 }
 
 fn describe(st: &libc::stat) -> String {
@@ -212,59 +188,38 @@ fn describe(st: &libc::stat) -> String {
 /// Where mknod is refused: an empty file with the guest's node of the same
 /// path bound onto it (through the file's descriptor, not its path).
 fn bind_guest_node(dir: &OwnedFd, name: &CString, node: &Node) -> Result<(), DevicesError> {
-    // SAFETY: valid dirfd and NUL-terminated name; the fd returned is
-    // owned below.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o644 as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(os_err(node.path, "create the bind target")(
-            io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: a fresh descriptor owned here.
-    let target = unsafe { File::from_raw_fd(fd) };
-    let source = cstring(node.path.as_os_str().as_bytes());
-    let target_path = cstring(format!("/proc/self/fd/{}", target.as_raw_fd()).as_bytes());
-    // SAFETY: NUL-terminated paths alive for the call; a plain bind mount.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target_path.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        )
-    };
-    if rc < 0 {
-        return Err(os_err(node.path, "bind the guest's node")(
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    let target = nix::fcntl::openat(
+        dir,
+        name.as_c_str(),
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map(File::from)
+    .map_err(|errno| os_err(node.path, "create the bind target")(errno.into()))?;
+    let target_path = format!("/proc/self/fd/{}", target.as_raw_fd());
+    nix::mount::mount(
+        Some(node.path),
+        target_path.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|errno| os_err(node.path, "bind the guest's node")(errno.into()))
 }
 
 fn create_node(root: &OwnedFd, node: &Node) -> Result<(), DevicesError> {
     let dir = parent_dir(root, node)?;
     let name = cstring(node.parts[node.parts.len() - 1].as_bytes());
-    // SAFETY: valid dirfd and NUL-terminated name.
-    let rc = unsafe {
-        libc::mknodat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            node.format | node.mode,
-            node.rdev,
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::EEXIST) => {
+    let made = nix::sys::stat::mknodat(
+        &dir,
+        name.as_c_str(),
+        SFlag::from_bits_retain(node.format),
+        Mode::from_bits_truncate(node.mode),
+        node.rdev,
+    );
+    if let Err(errno) = made {
+        return match errno {
+            Errno::EEXIST => {
                 let st =
                     stat_at(&dir, &name).map_err(os_err(node.path, "stat the existing file"))?;
                 let same_rdev = node.format == libc::S_IFIFO || st.st_rdev == node.rdev;
@@ -277,30 +232,27 @@ fn create_node(root: &OwnedFd, node: &Node) -> Result<(), DevicesError> {
                     })
                 }
             }
-            Some(libc::EPERM) if node.format != libc::S_IFIFO => bind_guest_node(&dir, &name, node),
-            _ => Err(os_err(node.path, "mknod")(e)),
+            Errno::EPERM if node.format != libc::S_IFIFO => bind_guest_node(&dir, &name, node),
+            _ => Err(os_err(node.path, "mknod")(errno.into())),
         };
     }
     // The mode without the umask. The name is the node just made.
-    // SAFETY: valid dirfd and NUL-terminated name.
-    let rc = unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), node.mode, 0) };
-    if rc < 0 {
-        return Err(os_err(node.path, "chmod")(io::Error::last_os_error()));
-    }
-    // SAFETY: valid dirfd and NUL-terminated name; a symlink is not followed.
-    let rc = unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            node.uid,
-            node.gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc < 0 {
-        return Err(os_err(node.path, "chown")(io::Error::last_os_error()));
-    }
-    Ok(())
+    nix::sys::stat::fchmodat(
+        &dir,
+        name.as_c_str(),
+        Mode::from_bits_truncate(node.mode),
+        FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|errno| os_err(node.path, "chmod")(errno.into()))?;
+    // A symlink is not followed.
+    nix::unistd::fchownat(
+        &dir,
+        name.as_c_str(),
+        Some(Uid::from_raw(node.uid)),
+        Some(Gid::from_raw(node.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|errno| os_err(node.path, "chown")(errno.into()))
 }
 
 /// Makes the nodes of `devices` under `root` (the container's rootfs, not

@@ -30,8 +30,7 @@ fn device(json: &str) -> LinuxDevice {
 }
 
 fn is_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    available_or_skip(unsafe { libc::geteuid() } == 0, test, "mknod needs root")
+    available_or_skip(nix::unistd::geteuid().is_root(), test, "mknod needs root")
 }
 
 fn rdev(path: &Path) -> (u32, u32) {

@@ -7,7 +7,11 @@ use oci_spec::runtime::{
     Process, Scheduler,
 };
 
-use super::{check, InitError, Result};
+use nix::sched::CpuSet;
+use nix::sys::personality::Persona;
+use nix::unistd::Pid;
+
+use super::{check, checked, InitError, Result};
 
 /// `struct sched_attr` (include/uapi/linux/sched/types.h), version 1.
 #[repr(C)]
@@ -72,21 +76,19 @@ pub fn sched_attr(s: &Scheduler) -> Result<SchedAttr> {
     })
 }
 
-/// A CPU list (`0-3,7`) as a cpu_set_t.
-pub fn cpu_set(field: &str, list: &str) -> Result<libc::cpu_set_t> {
+/// A CPU list (`0-3,7`) as a CPU set.
+pub fn cpu_set(field: &str, list: &str) -> Result<CpuSet> {
     let bad = || InitError::Msg(format!("{field} {list:?} is not a CPU list (like 0-3,7)"));
-    // SAFETY: cpu_set_t is plain bits; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mut set = CpuSet::new();
     for part in list.trim().split(',') {
         let (lo, hi) = part.split_once('-').unwrap_or((part, part));
         let lo: usize = lo.trim().parse().map_err(|_| bad())?;
         let hi: usize = hi.trim().parse().map_err(|_| bad())?;
-        if lo > hi || hi >= libc::CPU_SETSIZE as usize {
+        if lo > hi || hi >= CpuSet::count() {
             return Err(bad());
         }
         for cpu in lo..=hi {
-            // SAFETY: cpu < CPU_SETSIZE, checked above.
-            unsafe { libc::CPU_SET(cpu, &mut set) };
+            set.set(cpu).map_err(|_| bad())?;
         }
     }
     Ok(set)
@@ -101,18 +103,19 @@ pub fn apply(process: &Process, linux: Option<&Linux>, exec: bool) -> Result<()>
                 "linux.personality.flags: no flags are defined by the runtime spec".into(),
             ));
         }
-        let persona: libc::c_ulong = match p.domain() {
-            LinuxPersonalityDomain::PerLinux => 0,
-            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        const PER_LINUX32: libc::c_int = 0x0008;
+        let persona = match p.domain() {
+            LinuxPersonalityDomain::PerLinux => Persona::empty(),
+            LinuxPersonalityDomain::PerLinux32 => Persona::from_bits_retain(PER_LINUX32),
         };
-        // SAFETY: plain syscall with an integer argument.
-        check(unsafe { libc::personality(persona) }, || {
+        checked(nix::sys::personality::set(persona), || {
             "linux.personality".into()
         })?;
     }
     if let Some(s) = process.scheduler() {
         let attr = sched_attr(s)?;
-        // SAFETY: a sched_attr whose size field is its own size, alive for the call.
+        // SAFETY: a sched_attr whose size field is its own size, alive for the
+        // call (nix has no sched_setattr).
         let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
         check(rc as libc::c_int, || "process.scheduler".into())?;
     }
@@ -129,9 +132,10 @@ fn set_affinity(a: &ExecCPUAffinity) -> Result<()> {
         (None, None) => return Ok(()),
     };
     let set = cpu_set(field, list)?;
-    // SAFETY: a valid cpu_set_t of the size passed.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    check(rc, || field.to_string())
+    checked(
+        nix::sched::sched_setaffinity(Pid::from_raw(0), &set),
+        || field.to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -158,10 +162,7 @@ mod tests {
     #[test]
     fn cpu_lists_parse() {
         let set = cpu_set("f", "0-2,5").unwrap();
-        // SAFETY: every index is below CPU_SETSIZE.
-        let on: Vec<usize> = (0..8)
-            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-            .collect();
+        let on: Vec<usize> = (0..8).filter(|&c| set.is_set(c).unwrap()).collect();
         assert_eq!(on, [0, 1, 2, 5]);
         assert!(cpu_set("f", "3-1").is_err());
         assert!(cpu_set("f", "x")

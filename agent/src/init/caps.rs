@@ -32,7 +32,8 @@ pub fn drop_bounding(keep: Option<&Capabilities>) -> Result<()> {
     let keep = mask(keep)?;
     for cap in 0..=last_cap() {
         if keep & (1u64 << cap) == 0 {
-            // SAFETY: prctl with plain integer arguments.
+            // SAFETY: prctl with plain integer arguments (nix's prctl module
+            // has no PR_CAPBSET_DROP).
             let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
             check(rc, || {
                 format!("drop capability {cap} from the bounding set")
@@ -74,13 +75,15 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
         permitted: (perm >> (32 * i)) as u32,
         inheritable: (inh >> (32 * i)) as u32,
     });
-    // SAFETY: capset with a v3 header and two data structs, as the ABI says.
+    // SAFETY: capset (not in nix) with a v3 header and two data structs, as
+    // the ABI says.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
     check(rc as libc::c_int, || "capset".into())?;
     let ambient = mask(c.ambient().as_ref())?;
     for (cap, name) in NAMES.iter().enumerate() {
         if ambient & (1u64 << cap) != 0 {
-            // SAFETY: prctl with plain integer arguments.
+            // SAFETY: prctl with plain integer arguments (nix's prctl module
+            // has no PR_CAP_AMBIENT).
             let rc = unsafe {
                 libc::prctl(
                     libc::PR_CAP_AMBIENT,

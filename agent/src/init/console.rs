@@ -4,12 +4,11 @@
 //! the container's mounts exist; the agent makes none for an init.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use agent_protocol::container::WindowSize;
 
-use super::{check, InitError, Result};
+use super::{checked, InitError, Result};
 
 /// Opens the init's pty: in the devpts mounted at `<root>/dev/pts`, else
 /// (no devpts there) the guest's; makes its slave this process's fds 0-2 and
@@ -23,9 +22,13 @@ pub fn take_pty(root: &Path, size: Option<WindowSize>) -> Result<File> {
     };
     crate::pty::set_size(&master, size);
     for target in 0..3 {
-        // SAFETY: dup2 onto this process's own stdio (/dev/null until now).
-        let rc = unsafe { libc::dup2(slave.as_raw_fd(), target) };
-        check(rc, || format!("make the pty fd {target}"))?;
+        // Onto this process's own stdio (/dev/null until now).
+        let dup = match target {
+            0 => nix::unistd::dup2_stdin(&slave),
+            1 => nix::unistd::dup2_stdout(&slave),
+            _ => nix::unistd::dup2_stderr(&slave),
+        };
+        checked(dup, || format!("make the pty fd {target}"))?;
     }
     Ok(master)
 }

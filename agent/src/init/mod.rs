@@ -26,6 +26,10 @@ use std::os::fd::FromRawFd;
 
 use agent_protocol::container::LinuxNamespaceType as Ns;
 use agent_protocol::{fdpass, wire};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::unistd::ForkResult;
 
 use crate::container::sync::{pipe as sync_pipe, InitMsg, InitRequest, SYNC_FD};
 
@@ -64,6 +68,11 @@ pub fn check(rc: libc::c_int, what: impl FnOnce() -> String) -> Result<()> {
     }
 }
 
+/// Checks the result of a nix call, with what was being done.
+pub fn checked<T>(result: nix::Result<T>, what: impl FnOnce() -> String) -> Result<T> {
+    result.map_err(|errno| InitError::os(what(), io::Error::from(errno)))
+}
+
 /// Entry point of the helper; never returns.
 pub fn main() -> ! {
     // SAFETY: fd 3 was set up by the agent for this process alone.
@@ -80,7 +89,8 @@ pub fn main() -> ! {
             1
         }
     };
-    // SAFETY: ending this process without running anything else.
+    // SAFETY: ending this process without running anything else (nix has no
+    // _exit; std's exit would run atexit handlers of the agent's libc).
     unsafe { libc::_exit(code) }
 }
 
@@ -109,11 +119,9 @@ fn run(sync: &mut File) -> Result<()> {
     // with the child's).
     let (parent_done_r, parent_done_w) = sync_pipe().map_err(|e| InitError::os("pipe", e))?;
     // SAFETY: single-threaded process; the child continues below.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(InitError::last("fork"));
-    }
-    if pid > 0 {
+    let forked = checked(unsafe { nix::unistd::fork() }, || "fork".into())?;
+    if let ForkResult::Parent { child } = forked {
+        let pid = child.as_raw();
         drop(parent_done_r);
         wire::send(sync, &InitMsg::Pid { pid })
             .map_err(|e| InitError::Msg(format!("reporting the pid: {e}")))?;
@@ -150,20 +158,18 @@ fn run(sync: &mut File) -> Result<()> {
     }
     // The sync socket must not leak into the workload; on a successful exec
     // the agent sees it close.
-    // SAFETY: fcntl on our own fd.
-    unsafe { libc::fcntl(SYNC_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let _ = fcntl(&*sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     Err(prepared.exec())
 }
 
 /// The agent blocks SIGCHLD; the workload must start with a clean mask and
 /// default dispositions.
 fn reset_signals() {
-    // SAFETY: an empty set restores every signal; dispositions are reset
-    // for each catchable signal (errors for SIGKILL/SIGSTOP are ignored).
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: SIG_DFL installs no handler, so no handler can run unsafely;
+    // errors for SIGKILL/SIGSTOP are ignored. Raw libc: nix's Signal has no
+    // real-time signals, and its `signal` is unsafe all the same.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         for sig in 1..libc::SIGRTMAX() {
             libc::signal(sig, libc::SIG_DFL);
         }
@@ -178,16 +184,16 @@ fn join_cgroup(cgroup: &str) -> Result<()> {
     std::fs::write(&procs, b"0").map_err(|e| InitError::os(format!("joining {procs}"), e))
 }
 
-fn ns_flag(ns: Ns) -> libc::c_int {
+fn ns_flag(ns: Ns) -> CloneFlags {
     match ns {
-        Ns::Pid => libc::CLONE_NEWPID,
-        Ns::Mount => libc::CLONE_NEWNS,
-        Ns::Uts => libc::CLONE_NEWUTS,
-        Ns::Ipc => libc::CLONE_NEWIPC,
-        Ns::Network => libc::CLONE_NEWNET,
-        Ns::Cgroup => libc::CLONE_NEWCGROUP,
-        Ns::User => libc::CLONE_NEWUSER,
-        Ns::Time => libc::CLONE_NEWTIME,
+        Ns::Pid => CloneFlags::CLONE_NEWPID,
+        Ns::Mount => CloneFlags::CLONE_NEWNS,
+        Ns::Uts => CloneFlags::CLONE_NEWUTS,
+        Ns::Ipc => CloneFlags::CLONE_NEWIPC,
+        Ns::Network => CloneFlags::CLONE_NEWNET,
+        Ns::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        Ns::User => CloneFlags::CLONE_NEWUSER,
+        Ns::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
     }
 }
 
@@ -214,9 +220,8 @@ fn unshare(namespaces: &[Ns]) -> Result<()> {
     let flags = namespaces
         .iter()
         .filter(|&&ns| ns != Ns::User && ns != Ns::Network)
-        .fold(libc::CLONE_NEWNS, |f, &ns| f | ns_flag(ns));
-    // SAFETY: plain syscall on this single-threaded process.
-    check(unsafe { libc::unshare(flags) }, || {
+        .fold(CloneFlags::CLONE_NEWNS, |f, &ns| f | ns_flag(ns));
+    checked(nix::sched::unshare(flags), || {
         format!("unshare {namespaces:?}")
     })
 }
@@ -241,22 +246,19 @@ fn join_namespaces(pid: i32, namespaces: &[Ns]) -> Result<()> {
         files.push((ns, file));
     }
     for (ns, file) in files {
-        // SAFETY: setns on an open namespace fd, single-threaded process.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), ns_flag(ns)) };
-        check(rc, || format!("setns {ns:?} of pid {pid}"))?;
+        checked(nix::sched::setns(&file, ns_flag(ns)), || {
+            format!("setns {ns:?} of pid {pid}")
+        })?;
         if ns == Ns::User {
             userns::become_root()?;
         }
     }
     // The container's root may be a mount moved over the namespace's root
     // (no pivot_root out of an initramfs): take the init's root itself.
-    // SAFETY: fchdir to an open directory fd, then chroot to it.
-    unsafe {
-        check(libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root)), || {
-            "fchdir to the container root".into()
-        })?;
-        check(libc::chroot(c".".as_ptr()), || {
-            "chroot to the container root".into()
-        })
-    }
+    checked(nix::unistd::fchdir(&root), || {
+        "fchdir to the container root".into()
+    })?;
+    checked(nix::unistd::chroot("."), || {
+        "chroot to the container root".into()
+    })
 }

@@ -7,8 +7,14 @@ use std::path::Path;
 use agent_protocol::container::{ContainerConfig, Process};
 use oci_spec::runtime::LinuxCapabilities;
 
+use nix::sys::resource::Resource;
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid};
+
 use super::caps;
-use super::{check, InitError, Result};
+use super::{checked, InitError, Result};
+
+nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -28,24 +34,24 @@ fn cstring(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| InitError::Msg(format!("{s:?} contains a NUL byte")))
 }
 
-fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+fn rlimit_resource(name: &str) -> Option<Resource> {
     Some(match name {
-        "RLIMIT_AS" => libc::RLIMIT_AS,
-        "RLIMIT_CORE" => libc::RLIMIT_CORE,
-        "RLIMIT_CPU" => libc::RLIMIT_CPU,
-        "RLIMIT_DATA" => libc::RLIMIT_DATA,
-        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
-        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
-        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
-        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => libc::RLIMIT_NICE,
-        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
-        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
-        "RLIMIT_RSS" => libc::RLIMIT_RSS,
-        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
-        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
-        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
         _ => return None,
     })
 }
@@ -112,14 +118,10 @@ impl<'a> Prepared<'a> {
             let kind = r.typ().to_string();
             let resource = rlimit_resource(&kind)
                 .ok_or_else(|| InitError::Msg(format!("unknown rlimit {kind}")))?;
-            let limit = libc::rlimit {
-                rlim_cur: r.soft(),
-                rlim_max: r.hard(),
-            };
-            // SAFETY: a valid rlimit for a known resource.
-            check(unsafe { libc::setrlimit(resource, &limit) }, || {
-                format!("setrlimit {kind}")
-            })?;
+            checked(
+                nix::sys::resource::setrlimit(resource, r.soft(), r.hard()),
+                || format!("setrlimit {kind}"),
+            )?;
         }
         let cwd = process.cwd().to_string_lossy();
         let program = lookup(first, env, &cwd)?;
@@ -158,7 +160,10 @@ impl<'a> Prepared<'a> {
                         }
                     }
                 }
-                // SAFETY: NULL-terminated arrays of C strings that outlive the call.
+                // SAFETY: NULL-terminated arrays of C strings that outlive the
+                // call. Raw libc: the seccomp filter is on by now and need allow
+                // nothing but execve, while nix's execve would allocate its
+                // pointer vectors (brk/mmap) after it.
                 unsafe { libc::execve(self.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
                 InitError::last(format!("exec {}", self.program.to_string_lossy()))
             }
@@ -171,19 +176,20 @@ impl<'a> Prepared<'a> {
 
     fn become_process(&self) -> Result<()> {
         let p = self.process;
-        // SAFETY: setsid has no memory effects; failure (already a leader) is fine.
-        unsafe { libc::setsid() };
+        // Failure (already a session leader) is fine.
+        let _ = nix::unistd::setsid();
         if p.terminal().unwrap_or(false) {
-            // SAFETY: fd 0 is the pty slave given by the agent.
-            check(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) }, || {
+            // SAFETY: TIOCSCTTY takes an int by value; fd 0 is the pty slave
+            // given by the agent.
+            checked(unsafe { tiocsctty(0, 0) }, || {
                 "set the controlling terminal".into()
             })?;
         }
         super::attrs::apply(p, self.linux.as_ref(), self.linux.is_none())?;
         if self.nnp() {
-            // SAFETY: prctl with constant arguments.
-            let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-            check(rc, || "no_new_privs".into())?;
+            checked(nix::sys::prctl::set_no_new_privs(), || {
+                "no_new_privs".into()
+            })?;
         } else if let Some(prog) = self.seccomp {
             // Without no_new_privs the kernel takes a filter only while we
             // hold CAP_SYS_ADMIN: before the capabilities and uid change.
@@ -196,29 +202,28 @@ impl<'a> Prepared<'a> {
         let c = p.capabilities().as_ref().unwrap_or(&none);
         caps::drop_bounding(c.bounding().as_ref())?;
         // Keep the permitted set across the uid change; capset fixes it after.
-        // SAFETY: prctl with constant arguments.
-        let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-        check(rc, || "keepcaps".into())?;
-        let groups: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
-        // SAFETY: a pointer and length of a live vector.
-        let rc = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
-        check(rc, || "setgroups".into())?;
+        checked(nix::sys::prctl::set_keepcaps(true), || "keepcaps".into())?;
+        let groups: Vec<Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|&g| Gid::from_raw(g))
+            .collect();
+        checked(nix::unistd::setgroups(&groups), || "setgroups".into())?;
         let (uid, gid) = (user.uid(), user.gid());
-        // SAFETY: plain id syscalls.
-        let rc = unsafe { libc::setresgid(gid, gid, gid) };
-        check(rc, || format!("setgid {gid}"))?;
-        // SAFETY: as above.
-        let rc = unsafe { libc::setresuid(uid, uid, uid) };
-        check(rc, || format!("setuid {uid}"))?;
+        let (uid_, gid_) = (Uid::from_raw(uid), Gid::from_raw(gid));
+        checked(nix::unistd::setresgid(gid_, gid_, gid_), || {
+            format!("setgid {gid}")
+        })?;
+        checked(nix::unistd::setresuid(uid_, uid_, uid_), || {
+            format!("setuid {uid}")
+        })?;
         caps::apply(c)?;
-        let cwd = cstring(&p.cwd().to_string_lossy())?;
-        // SAFETY: chdir to a valid path, as the workload's user.
-        check(unsafe { libc::chdir(cwd.as_ptr()) }, || {
+        checked(nix::unistd::chdir(p.cwd().as_path()), || {
             format!("chdir to cwd {}", p.cwd().display())
         })?;
         if let Some(mask) = user.umask() {
-            // SAFETY: umask cannot fail.
-            unsafe { libc::umask(mask as libc::mode_t) };
+            nix::sys::stat::umask(Mode::from_bits_truncate(mask as libc::mode_t));
         }
         Ok(())
     }

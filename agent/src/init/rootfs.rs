@@ -15,7 +15,7 @@ use agent_protocol::container::{ContainerConfig, Linux, LinuxNamespaceType as Ns
 use super::console;
 use super::mountopts::MountOpts;
 use super::securejoin;
-use super::{check, InitError, Result};
+use super::{check, checked, InitError, Result};
 
 fn cstr(s: impl AsRef<[u8]>) -> Result<CString> {
     CString::new(s.as_ref().to_vec()).map_err(|_| InitError::Msg("path with a NUL byte".into()))
@@ -25,7 +25,7 @@ fn path_cstr(p: &Path) -> Result<CString> {
     cstr(p.as_os_str().as_encoded_bytes())
 }
 
-/// mount(2) with optional strings.
+/// mount(2) with optional strings (the flags as mount(2) takes them).
 fn mount(
     source: Option<&str>,
     target: &Path,
@@ -33,32 +33,24 @@ fn mount(
     flags: libc::c_ulong,
     data: &str,
 ) -> Result<()> {
-    let src = source.map(cstr).transpose()?;
-    let fst = fstype.map(cstr).transpose()?;
-    let tgt = path_cstr(target)?;
-    let dat = cstr(data)?;
-    // SAFETY: every pointer is a valid C string (or null) alive for the call.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            tgt.as_ptr(),
-            fst.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            flags,
-            if data.is_empty() {
-                std::ptr::null()
-            } else {
-                dat.as_ptr().cast()
-            },
-        )
-    };
-    check(rc, || {
-        format!(
-            "mount {} on {} (type {})",
-            source.unwrap_or("none"),
-            target.display(),
-            fstype.unwrap_or("none")
-        )
-    })
+    let data = Some(data).filter(|d| !d.is_empty());
+    checked(
+        nix::mount::mount(
+            source,
+            target,
+            fstype,
+            nix::mount::MsFlags::from_bits_retain(flags),
+            data,
+        ),
+        || {
+            format!(
+                "mount {} on {} (type {})",
+                source.unwrap_or("none"),
+                target.display(),
+                fstype.unwrap_or("none")
+            )
+        },
+    )
 }
 
 fn ensure_inside(root: &Path, path: &Path) -> Result<()> {
@@ -229,7 +221,8 @@ fn set_attr_recursive(dest: &Path, set: u64, clear: u64) -> Result<()> {
         userns_fd: 0,
     };
     let c = path_cstr(dest)?;
-    // SAFETY: a valid path and a mount_attr of the size passed, alive for the call.
+    // SAFETY: a valid path and a mount_attr of the size passed, alive for the
+    // call (nix has no mount_setattr).
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
@@ -339,25 +332,20 @@ fn populate_dev(root: &Path, terminal: bool, linux: &Linux, dev_bound: bool) -> 
 
 /// Makes `root` the process's `/`.
 fn enter_root(root: &Path) -> Result<()> {
-    let c = path_cstr(root)?;
-    // SAFETY: chdir to a valid path.
-    check(unsafe { libc::chdir(c.as_ptr()) }, || {
-        "chdir to the rootfs".into()
-    })?;
-    // SAFETY: pivot_root(".", ".") stacks the old root under the new one.
-    let rc = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
-    if rc == 0 {
-        // SAFETY: detaching the old root, now stacked on `.`.
-        let rc = unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) };
-        check(rc, || "detach the old root".into())?;
+    checked(nix::unistd::chdir(root), || "chdir to the rootfs".into())?;
+    // pivot_root(".", ".") stacks the old root under the new one.
+    if nix::unistd::pivot_root(".", ".").is_ok() {
+        // Detaching the old root, now stacked on `.`.
+        checked(
+            nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH),
+            || "detach the old root".into(),
+        )?;
     } else {
         // The guest's root is the initramfs, which pivot_root refuses.
         mount(root.to_str(), Path::new("/"), None, libc::MS_MOVE, "")?;
-        // SAFETY: chroot to the moved mount we are in.
-        check(unsafe { libc::chroot(c".".as_ptr()) }, || "chroot".into())?;
+        checked(nix::unistd::chroot("."), || "chroot".into())?;
     }
-    // SAFETY: chdir to a constant path.
-    check(unsafe { libc::chdir(c"/".as_ptr()) }, || "chdir /".into())
+    checked(nix::unistd::chdir("/"), || "chdir /".into())
 }
 
 fn mask(path: &str) -> Result<()> {
@@ -433,9 +421,9 @@ pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>
     let namespaces = config.namespaces();
     if namespaces.contains(&Ns::Uts) {
         if let Some(name) = config.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-            // SAFETY: pointer and length of a live string.
-            let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
-            check(rc, || format!("sethostname {name}"))?;
+            checked(nix::unistd::sethostname(name), || {
+                format!("sethostname {name}")
+            })?;
         }
         if let Some(name) = config
             .spec
@@ -443,7 +431,8 @@ pub fn build(config: &ContainerConfig, process: &Process) -> Result<Option<File>
             .as_deref()
             .filter(|h| !h.is_empty())
         {
-            // SAFETY: pointer and length of a live string.
+            // SAFETY: pointer and length of a live string (nix has no
+            // setdomainname).
             let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
             check(rc, || format!("setdomainname {name}"))?;
         }

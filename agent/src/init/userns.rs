@@ -13,16 +13,18 @@ use std::fs::File;
 use std::io::Read;
 
 use agent_protocol::wire;
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Linux, LinuxIdMapping};
 
-use super::{check, InitError, Result};
+use super::{checked, InitError, Result};
 use crate::container::sync::InitMsg;
 
 /// Helper side: unshare the user namespace, have the maps written, become
 /// root in it.
 pub fn enter(sync: &mut File) -> Result<()> {
-    // SAFETY: plain syscall on this single-threaded process.
-    check(unsafe { libc::unshare(libc::CLONE_NEWUSER) }, || {
+    checked(nix::sched::unshare(CloneFlags::CLONE_NEWUSER), || {
         "unshare the user namespace".into()
     })?;
     wire::send(sync, &InitMsg::IdMaps)
@@ -39,15 +41,25 @@ pub fn enter(sync: &mut File) -> Result<()> {
 /// otherwise the ids stay as they are and the process keeps its
 /// capabilities in the namespace it created).
 pub fn become_root() -> Result<()> {
-    // SAFETY: plain id syscalls.
-    let rc = unsafe { libc::setresgid(0, 0, 0) };
-    if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-        return Err(InitError::last("setgid 0 in the user namespace"));
+    let root_gid = Gid::from_raw(0);
+    match nix::unistd::setresgid(root_gid, root_gid, root_gid) {
+        Ok(()) | Err(Errno::EINVAL) => {}
+        Err(errno) => {
+            return Err(InitError::os(
+                "setgid 0 in the user namespace",
+                errno.into(),
+            ))
+        }
     }
-    // SAFETY: as above.
-    let rc = unsafe { libc::setresuid(0, 0, 0) };
-    if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-        return Err(InitError::last("setuid 0 in the user namespace"));
+    let root_uid = Uid::from_raw(0);
+    match nix::unistd::setresuid(root_uid, root_uid, root_uid) {
+        Ok(()) | Err(Errno::EINVAL) => {}
+        Err(errno) => {
+            return Err(InitError::os(
+                "setuid 0 in the user namespace",
+                errno.into(),
+            ))
+        }
     }
     Ok(())
 }

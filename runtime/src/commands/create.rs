@@ -159,8 +159,11 @@ fn path_arg(p: &Path) -> String {
 /// would never learn its pid) and the error returned.
 pub fn write_pid_file(path: &Path, pid: i32) -> anyhow::Result<()> {
     pidfile::write(path, pid).with_context(|| {
-        // SAFETY: kill has no memory effects; `pid` is our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // `pid` is our own child.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         format!("cannot write the pid file {}", path.display())
     })
 }

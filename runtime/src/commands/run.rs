@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
 
 use super::create::{container_config, sandbox_config, spawn_sandbox, write_pid_file, CreateArgs};
 use super::hooks;
@@ -136,19 +138,15 @@ fn create_and_start(global: &Global, args: &Args) -> anyhow::Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid status pointer.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    if r < 0 {
-        bail!(
+    match waitpid(Pid::from_raw(pid), None) {
+        Err(errno) => bail!(
             "cannot wait for the sandbox process: {}",
-            std::io::Error::last_os_error()
-        );
+            std::io::Error::from(errno)
+        ),
+        Ok(WaitStatus::Signaled(_, signal, _)) => exit::die_of(signal as i32),
+        Ok(WaitStatus::Exited(_, code)) => Ok(code),
+        Ok(other) => bail!("the sandbox process did not exit: {other:?}"),
     }
-    if libc::WIFSIGNALED(status) {
-        exit::die_of(libc::WTERMSIG(status));
-    }
-    Ok(libc::WEXITSTATUS(status))
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
 pub use crate::bundle::spec::{Hook, HookKind};
 
 /// How much of a hook's stdout and of its stderr is kept for messages.
@@ -181,10 +184,9 @@ fn wait(child: &mut Child, timeout: Option<Duration>) -> io::Result<Option<ExitS
             false
         }
         Err(mpsc::RecvTimeoutError::Timeout) => {
-            // SAFETY: kill has no memory effects; `pid` leads the group
-            // (process_group(0)) and is not reaped yet, so the group id
-            // cannot have been reused.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            // `pid` leads the group (process_group(0)) and is not reaped
+            // yet, so the group id cannot have been reused.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
             true
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {

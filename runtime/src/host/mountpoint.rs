@@ -8,11 +8,13 @@
 //! every creation is `mkdirat`/`openat(O_CREAT | O_EXCL | O_NOFOLLOW)` of one
 //! name inside a directory so resolved, so nothing is made outside it.
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
 use oci_spec::runtime::Mount;
 
 #[derive(Debug, thiserror::Error)]
@@ -130,82 +132,48 @@ fn create(root: &OwnedFd, p: &MountPoint) -> Result<(), MountPointError> {
     }
 }
 
-fn cstring(s: &std::ffi::OsStr) -> io::Result<CString> {
-    CString::new(s.as_encoded_bytes()).map_err(|_| io::ErrorKind::InvalidInput.into())
-}
-
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    let c = cstring(path.as_os_str())?;
-    // SAFETY: a valid path; the fd returned is owned below.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(nix::fcntl::open(
+        path,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// `path` (relative) resolved inside `root`; `None` when it does not exist.
 fn resolve(root: &OwnedFd, path: &Path, dir: bool) -> io::Result<Option<OwnedFd>> {
-    let c = cstring(path.as_os_str())?;
-    // SAFETY: all-zero is a valid open_how; the fields are set below.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     let kind = if dir {
-        libc::O_DIRECTORY | libc::O_RDONLY
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY
     } else {
-        libc::O_PATH
+        OFlag::O_PATH
     };
-    how.flags = (kind | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 with a valid dirfd, NUL-terminated path and an
-    // open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOENT) => Ok(None),
-            _ => Err(e),
-        };
+    let how = OpenHow::new()
+        .flags(kind | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match nix::fcntl::openat2(root, path, how) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(errno) => Err(errno.into()),
     }
-    // SAFETY: a fresh fd owned here.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
 }
 
 fn mkdirat(dir: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<()> {
-    let c = cstring(name)?;
-    // SAFETY: a directory fd and one NUL-terminated name.
-    if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) } < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(e);
-        }
+    match nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(errno) => Err(errno.into()),
     }
-    Ok(())
 }
 
 fn create_file(dir: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<()> {
-    let c = cstring(name)?;
-    let flags = libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC;
-    // SAFETY: a directory fd and one NUL-terminated name.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd, closed at once.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    let flags =
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+    // The new file is closed at once.
+    drop(nix::fcntl::openat(
+        dir,
+        name,
+        flags,
+        Mode::from_bits_truncate(0o644),
+    )?);
     Ok(())
 }
 

@@ -12,6 +12,10 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use nix::sched::CloneFlags;
+
+nix::ioctl_none_bad!(ns_get_nstype, libc::NS_GET_NSTYPE);
+
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
     #[error("cannot open network namespace {path}: {source}")]
@@ -47,13 +51,11 @@ pub fn open_netns(path: &Path) -> Result<File, NetnsError> {
     })?;
     // SAFETY: NS_GET_NSTYPE takes no argument and only returns a value; the
     // fd is valid for the duration of the call.
-    let nstype = unsafe { libc::ioctl(file.as_raw_fd(), libc::NS_GET_NSTYPE) };
-    if nstype < 0 {
-        return Err(NetnsError::NotNamespace {
+    let nstype =
+        unsafe { ns_get_nstype(file.as_raw_fd()) }.map_err(|errno| NetnsError::NotNamespace {
             path: path.to_path_buf(),
-            source: io::Error::last_os_error(),
-        });
-    }
+            source: errno.into(),
+        })?;
     if nstype != libc::CLONE_NEWNET {
         return Err(NetnsError::WrongType {
             path: path.to_path_buf(),
@@ -67,14 +69,10 @@ pub fn open_netns(path: &Path) -> Result<File, NetnsError> {
 /// `/proc/<pid>/ns/net` file or a bind mount of one).
 pub fn enter_netns(path: &Path) -> Result<(), NetnsError> {
     let file = open_netns(path)?;
-    // SAFETY: setns only changes this thread's namespace; the fd is valid.
-    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
-        return Err(NetnsError::Setns {
-            path: path.to_path_buf(),
-            source: io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).map_err(|errno| NetnsError::Setns {
+        path: path.to_path_buf(),
+        source: errno.into(),
+    })
 }
 
 #[cfg(test)]
@@ -102,10 +100,9 @@ mod tests {
             let (ready_tx, ready_rx) = mpsc::channel();
             let (stop, stop_rx) = mpsc::channel::<()>();
             let handle = std::thread::spawn(move || {
-                // SAFETY: unshare(CLONE_NEWNET) only affects this thread.
-                let ok = unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0;
-                // SAFETY: gettid has no preconditions.
-                let tid = unsafe { libc::gettid() };
+                // Only affects this thread.
+                let ok = nix::sched::unshare(CloneFlags::CLONE_NEWNET).is_ok();
+                let tid = nix::unistd::gettid();
                 let _ = ready_tx.send(ok.then_some(tid));
                 let _ = stop_rx.recv();
             });

@@ -4,9 +4,13 @@
 //! process, which relays it to the guest's pty.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::stat::Mode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -32,39 +36,14 @@ pub struct Pty {
 
 impl Pty {
     pub fn open() -> Result<Self, ConsoleError> {
-        // SAFETY: posix_openpt has no memory effects; the result is checked.
-        let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-        if m < 0 {
-            return Err(ConsoleError::Open(io::Error::last_os_error()));
-        }
-        // SAFETY: `m` was just opened and is owned by nobody else.
-        let master = unsafe { OwnedFd::from_raw_fd(m) };
-        // SAFETY: grantpt/unlockpt act on the open master.
-        if unsafe { libc::grantpt(m) } != 0 || unsafe { libc::unlockpt(m) } != 0 {
-            return Err(ConsoleError::Open(io::Error::last_os_error()));
-        }
-        let mut buf = [0u8; 64];
-        // SAFETY: ptsname_r writes at most buf.len() bytes into buf.
-        let r = unsafe { libc::ptsname_r(m, buf.as_mut_ptr().cast(), buf.len()) };
-        if r != 0 {
-            return Err(ConsoleError::Open(io::Error::from_raw_os_error(r)));
-        }
-        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        let name = String::from_utf8_lossy(&buf[..len]).into_owned();
-        let path = std::ffi::CString::new(name.clone())
-            .map_err(|e| ConsoleError::Open(io::Error::other(e)))?;
-        // SAFETY: `path` is a valid NUL-terminated string.
-        let s = unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-            )
-        };
-        if s < 0 {
-            return Err(ConsoleError::Open(io::Error::last_os_error()));
-        }
-        // SAFETY: `s` was just opened and is owned by nobody else.
-        let slave = unsafe { OwnedFd::from_raw_fd(s) };
+        let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let master = posix_openpt(flags).map_err(|errno| ConsoleError::Open(errno.into()))?;
+        grantpt(&master).map_err(|errno| ConsoleError::Open(errno.into()))?;
+        unlockpt(&master).map_err(|errno| ConsoleError::Open(errno.into()))?;
+        let name = ptsname_r(&master).map_err(|errno| ConsoleError::Open(errno.into()))?;
+        let slave = nix::fcntl::open(name.as_str(), flags, Mode::empty())
+            .map_err(|errno| ConsoleError::Open(errno.into()))?;
+        let master = OwnedFd::from(master);
         Ok(Self {
             master,
             slave,

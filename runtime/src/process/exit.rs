@@ -13,14 +13,12 @@ pub fn exit_like(status: ExitStatus) -> ! {
 
 /// Dies of `signal` (falls back to exit 128+N if it cannot).
 pub fn die_of(signal: i32) -> ! {
-    let no_core = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: setrlimit, signal, pthread_sigmask and tgkill act on this process
-    // only and take valid arguments.
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    // SAFETY: signal, pthread_sigmask and tgkill act on this process only and
+    // take valid arguments; SIG_DFL installs no handler. Raw libc: `signal`
+    // may be any number (nix's Signal has no real-time signals), and nix
+    // has no tgkill.
     unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
         libc::signal(signal, libc::SIG_DFL);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);

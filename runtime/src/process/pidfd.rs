@@ -2,8 +2,11 @@
 //! by a later `hull delete`), through pidfds so a reused pid is never hit.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::state::proc;
 
@@ -21,7 +24,8 @@ impl PidFd {
         if pid <= 0 {
             return Ok(None);
         }
-        // SAFETY: pidfd_open takes a pid and flags; the result is checked.
+        // SAFETY: pidfd_open (not in nix) takes a pid and flags; the result
+        // is checked.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         if fd < 0 {
             let e = io::Error::last_os_error();
@@ -41,7 +45,7 @@ impl PidFd {
 
     /// Sends `signal`; a process that has exited meanwhile is not an error.
     pub fn signal(&self, signal: i32) -> io::Result<()> {
-        // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
+        // SAFETY: pidfd_send_signal (not in nix) on our pidfd with no siginfo.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
@@ -65,19 +69,12 @@ impl PidFd {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if r > 0 {
-                return true;
-            }
-            if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return false;
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, ms) {
+                Ok(n) if n > 0 => return true,
+                Err(Errno::EINTR) => {}
+                _ => return false,
             }
         }
     }

@@ -13,6 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use serde::{Deserialize, Serialize};
 
 /// The descriptor the child finds the sync pipe on.
@@ -91,6 +92,8 @@ pub fn spawn(
     let with_tty = terminal.is_some();
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe calls (dup2, fcntl, close_range, setsid, ioctl).
+    // Raw libc on purpose: a child of a multi-threaded process, where
+    // nothing may allocate or take a lock.
     unsafe {
         cmd.pre_exec(move || {
             if sync_raw == SYNC_FD {
@@ -232,23 +235,14 @@ impl Notifier {
 }
 
 fn set_cloexec(f: &File) {
-    // SAFETY: fcntl on an open descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(f.as_raw_fd(), libc::F_GETFD);
-        if flags >= 0 {
-            libc::fcntl(f.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC);
-        }
+    if let Ok(flags) = fcntl(f, FcntlArg::F_GETFD) {
+        let flags = FdFlag::from_bits_retain(flags) | FdFlag::FD_CLOEXEC;
+        let _ = fcntl(f, FcntlArg::F_SETFD(flags));
     }
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array given.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
 }
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 const CHUNK_BYTES: usize = 32 * 1024;
 
@@ -40,33 +43,22 @@ pub fn is_gone(e: &io::Error) -> bool {
 /// Waits until `fd` or the token is readable; true when it is `fd`.
 pub(crate) fn wait_readable(fd: &impl AsFd, token: &CancelToken) -> io::Result<bool> {
     let mut fds = [
-        libc::pollfd {
-            fd: fd.as_fd().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: token.0.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        PollFd::new(fd.as_fd(), PollFlags::POLLIN),
+        PollFd::new(token.0.as_fd(), PollFlags::POLLIN),
     ];
     loop {
-        // SAFETY: `fds` is a valid array of two pollfd for the duration of
-        // the call, and both descriptors are open (borrowed above).
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n >= 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
         }
     }
-    if fds[1].revents != 0 {
+    // No flags known to nix (None) still means something happened.
+    let ready = |p: &PollFd| p.revents().is_none_or(|r| !r.is_empty());
+    if ready(&fds[1]) {
         return Ok(false);
     }
-    Ok(fds[0].revents != 0)
+    Ok(ready(&fds[0]))
 }
 
 /// Copies host input `src` into stream `dst` until `src` ends, the stream's

@@ -9,10 +9,11 @@
 //! at a time and never recursively, so a bind that would not unmount can
 //! never lead to deleting the user's files through it.
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 
 use crate::bundle::Bundle;
 
@@ -36,80 +37,59 @@ pub enum ShareError {
     Teardown { path: PathBuf, source: io::Error },
 }
 
-fn cstr(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::ErrorKind::InvalidInput.into())
-}
-
-fn check(ret: libc::c_int) -> io::Result<()> {
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Moves the calling thread (and every thread and process it starts
 /// afterwards) into a new mount namespace in which `/` is recursively
 /// private. Call it before starting other threads and before spawning the
 /// VMM, which must see the share's binds.
 pub fn enter_private_mount_namespace() -> Result<(), ShareError> {
-    // SAFETY: unshare takes no pointers; it only changes this thread's
-    // namespaces.
-    check(unsafe { libc::unshare(libc::CLONE_NEWNS) }).map_err(ShareError::Namespace)?;
-    let root = c"/";
-    // SAFETY: `root` is a valid NUL-terminated string; null source, type and
-    // data are allowed for a propagation change.
-    check(unsafe {
-        libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        )
-    })
-    .map_err(ShareError::Namespace)
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|errno| ShareError::Namespace(errno.into()))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|errno| ShareError::Namespace(errno.into()))
 }
 
 fn bind(from: &Path, to: &Path, recursive: bool) -> io::Result<()> {
-    let (src, dst) = (cstr(from)?, cstr(to)?);
-    let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
-    // SAFETY: both paths are valid NUL-terminated strings alive for the
-    // call; a bind ignores the null type and data.
-    check(unsafe {
-        libc::mount(
-            src.as_ptr(),
-            dst.as_ptr(),
-            std::ptr::null(),
-            flags,
-            std::ptr::null(),
-        )
-    })
+    let rec = if recursive {
+        MsFlags::MS_REC
+    } else {
+        MsFlags::empty()
+    };
+    // A bind ignores the type and data.
+    Ok(nix::mount::mount(
+        Some(from),
+        to,
+        None::<&str>,
+        MsFlags::MS_BIND | rec,
+        None::<&str>,
+    )?)
 }
 
 /// Makes a bind read-only (and nosuid, nodev) on the host side. Only the
 /// top mount of a recursive bind changes.
 fn make_readonly(path: &Path) -> io::Result<()> {
-    let target = cstr(path)?;
-    let flags =
-        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-    // SAFETY: `target` is a valid NUL-terminated string alive for the call; a
-    // bind remount ignores the null source, type and data.
-    check(unsafe {
-        libc::mount(
-            std::ptr::null(),
-            target.as_ptr(),
-            std::ptr::null(),
-            flags,
-            std::ptr::null(),
-        )
-    })
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    // A bind remount ignores the source, type and data.
+    Ok(nix::mount::mount(
+        None::<&str>,
+        path,
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )?)
 }
 
 fn unmount(path: &Path) -> io::Result<()> {
-    let target = cstr(path)?;
-    // SAFETY: `target` is a valid NUL-terminated string alive for the call.
-    check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })
+    Ok(nix::mount::umount2(path, MntFlags::MNT_DETACH)?)
 }
 
 #[derive(Debug)]

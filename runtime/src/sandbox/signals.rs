@@ -3,9 +3,11 @@
 //! concerns and no signal handler races.
 
 use std::io;
-use std::mem::{size_of, MaybeUninit};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::thread::{self, JoinHandle};
+
+use nix::errno::Errno;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::pump::{self, CancelToken, Canceller};
 
@@ -38,19 +40,10 @@ pub struct SignalForwarder {
     thread: Option<JoinHandle<()>>,
 }
 
-fn sigset(signals: &[i32]) -> io::Result<libc::sigset_t> {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set it is given.
-    if unsafe { libc::sigemptyset(set.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: initialised by sigemptyset just above.
-    let mut set = unsafe { set.assume_init() };
+fn sigset(signals: &[i32]) -> io::Result<SigSet> {
+    let mut set = SigSet::empty();
     for &s in signals {
-        // SAFETY: `set` is an initialised sigset_t.
-        if unsafe { libc::sigaddset(&mut set, s) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set.add(Signal::try_from(s)?);
     }
     Ok(set)
 }
@@ -64,18 +57,10 @@ impl SignalForwarder {
         mut handler: impl FnMut(i32) + Send + 'static,
     ) -> Result<Self, SignalError> {
         let set = sigset(signals).map_err(SignalError::Mask)?;
-        // SAFETY: `set` is initialised; a null old set is allowed.
-        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if r != 0 {
-            return Err(SignalError::Mask(io::Error::from_raw_os_error(r)));
-        }
-        // SAFETY: `set` is initialised; -1 asks for a new descriptor.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(SignalError::SignalFd(io::Error::last_os_error()));
-        }
-        // SAFETY: signalfd just returned this descriptor and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+            .map_err(|errno| SignalError::Mask(errno.into()))?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)
+            .map_err(|errno| SignalError::SignalFd(errno.into()))?;
         let (canceller, token) = pump::cancel_pair().map_err(SignalError::Thread)?;
         let thread = thread::Builder::new()
             .name("hull-signals".into())
@@ -93,23 +78,15 @@ impl SignalForwarder {
 }
 
 /// The next signal, or `None` once cancelled (or on an error).
-fn next_signal(fd: &OwnedFd, token: &CancelToken) -> Option<i32> {
+fn next_signal(fd: &SignalFd, token: &CancelToken) -> Option<i32> {
     loop {
         if !pump::wait_readable(fd, token).ok()? {
             return None;
         }
-        let mut info = MaybeUninit::<libc::signalfd_siginfo>::uninit();
-        let want = size_of::<libc::signalfd_siginfo>();
-        // SAFETY: `info` has room for one signalfd_siginfo, the unit the
-        // kernel writes, and `fd` is an open signalfd.
-        let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), want) };
-        if n == want as isize {
-            // SAFETY: the kernel filled the whole struct.
-            let info = unsafe { info.assume_init() };
-            return i32::try_from(info.ssi_signo).ok();
-        }
-        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return None;
+        match fd.read_signal() {
+            Ok(Some(info)) => return i32::try_from(info.ssi_signo).ok(),
+            Err(Errno::EINTR) => {}
+            Ok(None) | Err(_) => return None,
         }
     }
 }
@@ -126,6 +103,8 @@ impl Drop for SignalForwarder {
 #[cfg(test)]
 mod tests {
     use std::os::unix::thread::JoinHandleExt;
+
+    use nix::sys::signal::Signal;
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -142,9 +121,10 @@ mod tests {
         // do not block it; so direct it at the forwarder's own thread.
         let thread = fwd.thread.as_ref().unwrap().as_pthread_t();
         for s in [libc::SIGUSR2, libc::SIGUSR1] {
-            // SAFETY: the thread is alive until `fwd` is dropped, and it
-            // blocks the signal, so the signal waits in the signalfd.
-            assert_eq!(unsafe { libc::pthread_kill(thread, s) }, 0);
+            // The thread is alive until `fwd` is dropped, and it blocks the
+            // signal, so the signal waits in the signalfd.
+            let signal = Signal::try_from(s).unwrap();
+            nix::sys::pthread::pthread_kill(thread, signal).unwrap();
             assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(s));
         }
         drop(fwd);

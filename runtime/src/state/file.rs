@@ -5,10 +5,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 /// Shared (readers) or exclusive (writers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +22,7 @@ pub enum LockKind {
 /// A held `flock`; released when dropped (the file is closed).
 #[derive(Debug)]
 pub struct FileLock {
-    _file: File,
+    _lock: Flock<File>,
 }
 
 impl FileLock {
@@ -30,7 +32,7 @@ impl FileLock {
     /// down), and a missing file is `NotFound`.
     pub fn acquire(path: &Path, kind: LockKind) -> io::Result<Self> {
         let exclusive = kind == LockKind::Exclusive;
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(exclusive)
             .create(exclusive)
@@ -39,17 +41,14 @@ impl FileLock {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)?;
         let op = match kind {
-            LockKind::Shared => libc::LOCK_SH,
-            LockKind::Exclusive => libc::LOCK_EX,
+            LockKind::Shared => FlockArg::LockShared,
+            LockKind::Exclusive => FlockArg::LockExclusive,
         };
         loop {
-            // SAFETY: flock on a descriptor this function owns; no memory.
-            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-                return Ok(Self { _file: file });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match Flock::lock(file, op) {
+                Ok(lock) => return Ok(Self { _lock: lock }),
+                Err((back, Errno::EINTR)) => file = back,
+                Err((_, errno)) => return Err(errno.into()),
             }
         }
     }

@@ -13,7 +13,7 @@ use std::path::Path;
 fn mount_id(path: &Path) -> io::Result<u64> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: all-zero is a valid statx buffer.
+    // SAFETY: all-zero is a valid statx buffer (statx is not in nix).
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: a valid path, flags and a buffer of the right type.
     let rc = unsafe {
@@ -92,32 +92,25 @@ mod tests {
         let root = dir.path().join("c1");
         let target = root.join("share/c1/rootfs");
         std::fs::create_dir_all(&target).unwrap();
-        let (src, dst) = (
-            CString::new(precious.as_os_str().as_bytes()).unwrap(),
-            CString::new(target.as_os_str().as_bytes()).unwrap(),
+        let rc = nix::mount::mount(
+            Some(&precious),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
         );
-        // SAFETY: valid C strings; a plain bind mount.
-        let rc = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                dst.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            )
-        };
-        if rc != 0 {
+        if let Err(errno) = rc {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "bind mount: {}",
-                io::Error::last_os_error()
+                io::Error::from(errno)
             );
             eprintln!("SKIPPED: cannot bind mount (not root?)");
             return;
         }
         let e = remove_state_dir(&root).unwrap_err();
-        // SAFETY: unmounting what this test mounted.
-        unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
+        // Unmounting what this test mounted.
+        let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
         assert!(e.to_string().contains("is a mount point"), "{e}");
         assert!(precious.join("data").exists());
         remove_state_dir(&root).unwrap();

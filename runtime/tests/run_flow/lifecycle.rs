@@ -77,9 +77,7 @@ fn wait_pid(pid: i32) -> std::process::ExitStatus {
 /// Makes this process the reaper of orphaned descendants, as conmon and
 /// containerd's shim are.
 pub fn become_subreaper() {
-    // SAFETY: prctl with integer arguments.
-    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
-    assert_eq!(r, 0);
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
 }
 
 pub fn create_start_wait_delete() {

@@ -16,6 +16,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 /// Longest a single `hull run` may take before the test kills it.
@@ -111,8 +113,8 @@ fn finish(mut child: Child, input: &[u8]) -> Output {
         out
     });
     if rx.recv_timeout(DEADLINE).is_err() {
-        // SAFETY: kill takes no pointers; the child is not reaped yet.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // The child is not reaped yet.
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         panic!("hull run hung: {:?}", waiter.join().unwrap());
     }
     waiter.join().unwrap()
@@ -253,8 +255,8 @@ fn sigterm_is_forwarded_to_the_container() {
     );
     let mut child = case.hull("", &[]).spawn().unwrap();
     wait_for_line(&mut child, "started");
-    // SAFETY: kill takes no pointers; `child` is alive and not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // `child` is alive and not reaped.
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = finish(child, b"");
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "got TERM\n");
@@ -301,8 +303,8 @@ fn state_and_list_see_a_running_container() {
     let (_, stdout, _) = hull_cli(&case, &["list", "--format", "json"]);
     let list: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(list[0]["status"], "running", "{list}");
-    // SAFETY: kill takes no pointers; `child` is alive and not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // `child` is alive and not reaped.
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = finish(child, b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     case.assert_clean();
@@ -321,8 +323,8 @@ fn sigint_during_boot_aborts_the_run() {
     while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Linux version")) {
         thread::sleep(Duration::from_millis(10));
     }
-    // SAFETY: kill takes no pointers; `child` is alive and not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // `child` is alive and not reaped.
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let out = finish(child, b"");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -359,12 +361,9 @@ fn terminal_mode_relays_one_stream_both_ways() {
 
 fn can_make_mount_namespaces() -> bool {
     // unshare moves only the calling thread: use a throwaway one.
-    thread::spawn(|| {
-        // SAFETY: unshare takes no pointers.
-        unsafe { libc::unshare(libc::CLONE_NEWNS) == 0 }
-    })
-    .join()
-    .unwrap()
+    thread::spawn(|| nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_ok())
+        .join()
+        .unwrap()
 }
 
 fn main() {

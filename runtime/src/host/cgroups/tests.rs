@@ -144,8 +144,7 @@ impl Drop for Sleeper {
 /// system). A child `sleep` is moved, never the test runner itself.
 #[test]
 fn joins_a_real_cgroup_when_root() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         println!("note: not root, skipping the real cgroup join");
         return;
     }
