@@ -238,14 +238,20 @@ fn set_attr_recursive(dest: &Path, set: u64, clear: u64) -> Result<()> {
     })
 }
 
-/// `linux.rootfsPropagation` as mount(2) flags (recursive, as runc applies it).
+/// `linux.rootfsPropagation` as mount(2) flags, as runc maps it: the
+/// `r`-prefixed modes are recursive, the others apply to `/` alone (so the
+/// spec's own mounts keep the propagation their options gave them).
 pub fn root_propagation(mode: Option<&str>) -> Result<libc::c_ulong> {
     Ok(match mode {
         None | Some("") => 0,
-        Some("shared" | "rshared") => libc::MS_SHARED | libc::MS_REC,
-        Some("slave" | "rslave") => libc::MS_SLAVE | libc::MS_REC,
-        Some("private" | "rprivate") => libc::MS_PRIVATE | libc::MS_REC,
-        Some("unbindable" | "runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
+        Some("shared") => libc::MS_SHARED,
+        Some("rshared") => libc::MS_SHARED | libc::MS_REC,
+        Some("slave") => libc::MS_SLAVE,
+        Some("rslave") => libc::MS_SLAVE | libc::MS_REC,
+        Some("private") => libc::MS_PRIVATE,
+        Some("rprivate") => libc::MS_PRIVATE | libc::MS_REC,
+        Some("unbindable") => libc::MS_UNBINDABLE,
+        Some("runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
         Some(other) => {
             return Err(InitError::Msg(format!(
                 "linux.rootfsPropagation {other:?} is not shared, slave, private or unbindable"
@@ -482,5 +488,16 @@ mod tests {
         );
         assert_eq!(all.last().unwrap().options, ["size=1m"]);
         assert!(all.iter().any(|m| m.destination == "/proc"));
+    }
+
+    #[test]
+    fn root_propagation_is_recursive_only_for_r_modes() {
+        assert_eq!(root_propagation(Some("private")).unwrap(), libc::MS_PRIVATE);
+        assert_eq!(
+            root_propagation(Some("rslave")).unwrap(),
+            libc::MS_SLAVE | libc::MS_REC
+        );
+        assert_eq!(root_propagation(None).unwrap(), 0);
+        assert!(root_propagation(Some("sideways")).is_err());
     }
 }

@@ -11,9 +11,9 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hull_e2e::bundle::{busybox_bundle, write_config, Spec};
-use hull_e2e::{record_boot, Watchdog};
 use hull_e2e::run::{assert_cleaned_up, hull_bin, state_root};
 use hull_e2e::Scratch;
+use hull_e2e::{record_boot, Watchdog};
 use serde_json::Value;
 
 /// Longest any one step may take in the slow test host.
