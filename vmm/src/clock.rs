@@ -1,16 +1,7 @@
 //! Timestamps on CLOCK_MONOTONIC in nanoseconds, comparable across processes
 //! (a benchmark harness subtracts its own reading taken before spawning us).
 
-/// Nanoseconds on CLOCK_MONOTONIC.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use vmm_control::monotonic_ns;
 
 /// Resident memory in KiB, split into (the VMM's own, guest RAM): every
 /// mapping in /proc/self/smaps that lies inside one of `guest_ranges` (host

@@ -444,16 +444,22 @@ impl Registry {
         }
     }
 
+    /// The guest cgroup of container `id`.
+    fn cgroup_of(&self, id: &str) -> Result<String, Response> {
+        match self.lock().containers.get(id) {
+            Some(c) => Ok(c.cgroup.clone()),
+            None => Err(err(
+                ErrorCode::NotFound,
+                format!("container {id} does not exist"),
+            )),
+        }
+    }
+
     /// Applies new limits to the container's cgroup.
     pub fn update(&self, id: &str, resources: &Resources) -> Response {
-        let cgroup = match self.lock().containers.get(id) {
-            Some(c) => c.cgroup.clone(),
-            None => {
-                return err(
-                    ErrorCode::NotFound,
-                    format!("container {id} does not exist"),
-                )
-            }
+        let cgroup = match self.cgroup_of(id) {
+            Ok(c) => c,
+            Err(e) => return e,
         };
         match apply_resources(&cgroup, resources) {
             Ok(()) => Response::Ok,
@@ -463,14 +469,9 @@ impl Registry {
 
     /// Freezes or thaws the container's processes (pause/resume).
     pub fn freeze(&self, id: &str, on: bool) -> Response {
-        let cgroup = match self.lock().containers.get(id) {
-            Some(c) => c.cgroup.clone(),
-            None => {
-                return err(
-                    ErrorCode::NotFound,
-                    format!("container {id} does not exist"),
-                )
-            }
+        let cgroup = match self.cgroup_of(id) {
+            Ok(c) => c,
+            Err(e) => return e,
         };
         match cgroup::freeze(&cgroup, on) {
             Ok(()) => Response::Ok,

@@ -68,17 +68,7 @@ impl Timings {
     }
 }
 
-/// Nanoseconds on CLOCK_MONOTONIC (the clock `Instant` uses on Linux, and
-/// the one hull-vmm stamps its events with).
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use vmm_control::monotonic_ns;
 
 #[cfg(test)]
 mod tests {

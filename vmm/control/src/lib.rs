@@ -28,6 +28,19 @@ pub use message::{
 };
 pub use socket::SeqPacket;
 
+/// Nanoseconds on CLOCK_MONOTONIC: the clock of every timestamp on the
+/// channel (and the one `Instant` uses on Linux), comparable across the
+/// runtime and hull-vmm.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Version of this protocol, sent in [`Event::Hello`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
