@@ -211,7 +211,8 @@ fn agent_runs_containers_from_the_virtio_fs_share() {
         Response::Ok
     );
     let exec: Process = serde_json::from_value(serde_json::json!({
-        "args": ["sh", "-c", "echo pid1=$(cat /proc/1/comm); cat"], "env": ["PATH=/bin"]
+        "args": ["sh", "-c", "echo pid1=$(cat /proc/1/comm); cat"], "env": ["PATH=/bin"],
+        "cwd": "/", "user": {"uid": 0, "gid": 0}
     }))
     .unwrap();
     let made = ctl.ask(Request::Exec {
