@@ -3,6 +3,7 @@
 #   make test      lint, unit tests, then end-to-end tests booting real microVMs
 #   make bench-boot  boot benchmark: hull-vmm vs QEMU microvm, side by side
 #   make engines   Podman, containerd and Docker driving hull (tests/engines/run)
+#   make rt-validation  OCI runtime-tools validation suite: hull, runc, crun side by side
 
 PREFIX      ?= /usr/local
 BUILD       := build
@@ -14,7 +15,7 @@ KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
 DEB_PKGS    := libseccomp-dev build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
 
-.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines bench-boot bench-container bench-engines clean
+.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines rt-validation bench-boot bench-container bench-engines clean
 
 all: build
 
@@ -69,6 +70,10 @@ e2e: build
 
 engines: build
 	tests/engines/run
+
+# Not part of test: a comparison, not a pass/fail gate.
+rt-validation: build
+	tests/runtime-tools/run
 
 bench-engines: build
 	bench/engines.sh
