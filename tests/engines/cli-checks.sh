@@ -80,14 +80,10 @@ check_kill() {
   expect "rm after kill" 0
 }
 
-# seccomp: the engine's default profile is enforced in the guest (creating a
-# user namespace without CAP_SYS_ADMIN is denied by it, allowed without it),
-# and a profile of the user's own denying mkdir with EPERM works.
+# seccomp: a profile of the user's own denying mkdir with EPERM works
+# (Docker's default profile is checked in docker.sh: Podman's allows the
+# call used there).
 check_seccomp() {
-  call "${RUN[@]}" --rm "$IMAGE" sh -c 'unshare -U true 2>&1; echo rc=$?'
-  expect "default seccomp profile: a new user namespace is denied" 0 'Operation not permitted'
-  call "${RUN[@]}" --rm --security-opt seccomp=unconfined "$IMAGE" sh -c 'unshare -U true 2>&1; echo rc=$?'
-  expect "seccomp=unconfined: the same call works" 0 '^rc=0$'
   printf '%s\n' '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
     {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}' >"$TMPD/deny-mkdir.json"
   call "${RUN[@]}" --rm --security-opt "seccomp=$TMPD/deny-mkdir.json" "$IMAGE" \

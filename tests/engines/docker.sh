@@ -43,6 +43,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/cli-checks.sh"
 
 check_run
 check_seccomp
+# Docker's default profile is enforced in the guest: creating a user namespace
+# without CAP_SYS_ADMIN is denied by it, and allowed without the profile.
+call "${RUN[@]}" --rm "$IMAGE" sh -c 'unshare -U true 2>&1; echo rc=$?'
+expect "default seccomp profile: a new user namespace is denied" 0 'Operation not permitted'
+call "${RUN[@]}" --rm --security-opt seccomp=unconfined "$IMAGE" sh -c 'unshare -U true 2>&1; echo rc=$?'
+expect "seccomp=unconfined: the same call works" 0 '^rc=0$'
+
 check_detached_exec
 call "${D[@]}" top eng-stop
 if [ "${ENGINES_EXPECT_VM:-1}" = 1 ]; then

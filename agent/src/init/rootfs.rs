@@ -174,8 +174,10 @@ fn mount_one(root: &Path, m: &Mount) -> Result<()> {
             // (the VM is the container's network), sysfs cannot be mounted
             // (nor cgroup2 without its cgroup namespace): the guest's is
             // bound read-only instead, as runc does for rootless containers.
+            // (cgroup2 says EBUSY when the bound /sys already brought the
+            // guest's cgroup mount along.)
             Err(InitError::Os { ref source, .. })
-                if source.raw_os_error() == Some(libc::EPERM)
+                if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EBUSY))
                     && matches!(fstype, "sysfs" | "cgroup2") =>
             {
                 let guest = if fstype == "sysfs" {
