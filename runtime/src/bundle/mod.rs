@@ -54,7 +54,7 @@ pub enum BundleError {
 }
 
 /// A bind mount whose source is a host path: the sandbox binds `source` into
-/// its share at `mounts/<index>` (see [`guest_mount_source`]).
+/// its share at `mounts/<index>/<name>` (see [`guest_mount_source`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostBind {
     /// Index of the mount in the spec's `mounts`.
@@ -66,6 +66,16 @@ pub struct HostBind {
     /// `ro`: the host side of the share is read-only too, so the guest
     /// cannot write through the share even as root.
     pub readonly: bool,
+}
+
+impl HostBind {
+    /// The name the source gets in the share (its own file name; `root`
+    /// for `/`).
+    pub fn share_name(&self) -> String {
+        self.source
+            .file_name()
+            .map_or_else(|| "root".into(), |n| n.to_string_lossy().into_owned())
+    }
 }
 
 /// A loaded, validated bundle.

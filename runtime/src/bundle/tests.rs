@@ -97,8 +97,8 @@ fn a_full_spec_translates() {
         sources,
         [
             Some("proc".to_string()),
-            Some("/run/hull/share/c1/mounts/1".into()),
-            Some("/run/hull/share/c1/mounts/2".into()),
+            Some("/run/hull/share/c1/mounts/1/data".into()),
+            Some("/run/hull/share/c1/mounts/2/hosts".into()),
             Some("tmpfs".into()),
         ]
     );

@@ -14,9 +14,13 @@ pub fn guest_rootfs(id: &str) -> String {
     format!("{SHARE_MOUNT}/{id}/rootfs")
 }
 
-/// Guest path of the source of mount `index` of container `id` inside the share.
-pub fn guest_mount_source(id: &str, index: usize) -> String {
-    format!("{SHARE_MOUNT}/{id}/mounts/{index}")
+/// Guest path of the source of mount `index` of container `id` inside the
+/// share: `mounts/<index>/<name>`, where `name` is the source's own file
+/// name, so the guest's mountinfo names the mount's root as a bind of the
+/// source would (`…/etc` for a bind of `/etc`), as tools such as
+/// runtime-tools compare.
+pub fn guest_mount_source(id: &str, index: usize, name: &str) -> String {
+    format!("{SHARE_MOUNT}/{id}/mounts/{index}/{name}")
 }
 
 impl Bundle {
@@ -28,8 +32,10 @@ impl Bundle {
         }
         if let Some(mounts) = spec.mounts_mut() {
             for (index, m) in mounts.iter_mut().enumerate() {
-                if is_bind(m) {
-                    m.set_source(Some(PathBuf::from(guest_mount_source(id, index))));
+                let bind = self.host_binds.iter().find(|b| b.index == index);
+                if let (true, Some(bind)) = (is_bind(m), bind) {
+                    let source = guest_mount_source(id, index, &bind.share_name());
+                    m.set_source(Some(PathBuf::from(source)));
                 }
             }
         }

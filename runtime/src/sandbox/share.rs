@@ -205,12 +205,9 @@ impl Share {
         }
         self.mkdir(base.join("mounts"))?;
         for b in &bundle.host_binds {
-            self.bind_into(
-                &b.source,
-                base.join("mounts").join(b.index.to_string()),
-                b.recursive,
-                b.readonly,
-            )?;
+            let dir = base.join("mounts").join(b.index.to_string());
+            self.mkdir(dir.clone())?;
+            self.bind_into(&b.source, dir.join(b.share_name()), b.recursive, b.readonly)?;
         }
         Ok(())
     }

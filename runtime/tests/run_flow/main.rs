@@ -128,7 +128,7 @@ fn runs_the_process_with_its_stdio_mounts_and_exit_code() {
     let case = Case::new(
         "stdio",
         json!({"args": ["sh", "-c",
-            "cat marker ../mounts/1/file; echo oops >&2; read line; echo \"got $line\"; exit 3"],
+            "cat marker ../mounts/1/hostdir/file; echo oops >&2; read line; echo \"got $line\"; exit 3"],
             "env": ["PATH=/usr/bin:/bin"], "cwd": "/"}),
         json!([
             {"destination": "/proc", "type": "proc", "source": "proc"},
@@ -136,7 +136,7 @@ fn runs_the_process_with_its_stdio_mounts_and_exit_code() {
         ]),
     );
     // The process runs in the share's rootfs bind; the spec's mount 1 (a
-    // bind of ../hostdir) is the share's mounts/1 next to it.
+    // bind of ../hostdir) is the share's mounts/1/hostdir next to it.
     let out = finish(case.hull("", &["--timings"]).spawn().unwrap(), b"hello\n");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stderr}");

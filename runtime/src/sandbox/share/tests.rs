@@ -64,11 +64,11 @@ fn binds_are_private_and_torn_down() {
         "rootfs file"
     );
     assert_eq!(
-        fs::read_to_string(share_dir.join("c1/mounts/1/x")).unwrap(),
+        fs::read_to_string(share_dir.join("c1/mounts/1/data/x")).unwrap(),
         "bind dir file"
     );
     assert_eq!(
-        fs::read_to_string(share_dir.join("c1/mounts/2")).unwrap(),
+        fs::read_to_string(share_dir.join("c1/mounts/2/hosts")).unwrap(),
         "127.0.0.1 box\n"
     );
     assert!(
