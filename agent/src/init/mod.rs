@@ -100,6 +100,7 @@ fn run(sync: &mut File) -> Result<()> {
         .ok_or_else(|| InitError::Msg("no init request".into()))?;
     reset_signals();
     join_cgroup(&request.cgroup)?;
+    process::apply_limits(&request.process)?;
     match (&request.join, &request.container) {
         (None, Some(container)) => {
             let namespaces = container.namespaces();

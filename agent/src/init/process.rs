@@ -99,6 +99,28 @@ fn home(uid: u32) -> String {
         .unwrap_or_else(|| "/".into())
 }
 
+/// Sets `oom_score_adj` and the rlimits on this process, for the workload
+/// to inherit. Called in the helper before it enters any namespace: raising
+/// a hard limit or lowering the OOM score needs CAP_SYS_RESOURCE in the
+/// guest's user namespace, which a process in the container's own user
+/// namespace lacks (runc sets them from its parent for the same reason).
+pub fn apply_limits(process: &Process) -> Result<()> {
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| InitError::os("oom_score_adj", e))?;
+    }
+    for r in process.rlimits().iter().flatten() {
+        let kind = r.typ().to_string();
+        let resource = rlimit_resource(&kind)
+            .ok_or_else(|| InitError::Msg(format!("unknown rlimit {kind}")))?;
+        checked(
+            nix::sys::resource::setrlimit(resource, r.soft(), r.hard()),
+            || format!("setrlimit {kind}"),
+        )?;
+    }
+    Ok(())
+}
+
 impl<'a> Prepared<'a> {
     pub fn new(
         process: &'a Process,
@@ -110,19 +132,6 @@ impl<'a> Prepared<'a> {
         let first = args
             .first()
             .ok_or_else(|| InitError::Msg("process.args is empty".into()))?;
-        if let Some(adj) = process.oom_score_adj() {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .map_err(|e| InitError::os("oom_score_adj", e))?;
-        }
-        for r in process.rlimits().iter().flatten() {
-            let kind = r.typ().to_string();
-            let resource = rlimit_resource(&kind)
-                .ok_or_else(|| InitError::Msg(format!("unknown rlimit {kind}")))?;
-            checked(
-                nix::sys::resource::setrlimit(resource, r.soft(), r.hard()),
-                || format!("setrlimit {kind}"),
-            )?;
-        }
         let cwd = process.cwd().to_string_lossy();
         let program = lookup(first, env, &cwd)?;
         let mut envp: Vec<CString> = env.iter().map(|e| cstring(e)).collect::<Result<_>>()?;
