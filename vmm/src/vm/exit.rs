@@ -40,18 +40,10 @@ impl GuestExit {
 }
 
 impl std::fmt::Display for GuestExit {
+    /// The words of the control channel's end event, so a log and the
+    /// runtime's report say the same.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::PowerOff => write!(f, "guest powered off"),
-            Self::Reset => write!(
-                f,
-                "guest reset the machine without powering off (kernel panic or unexpected reboot)"
-            ),
-            Self::TripleFault { cpu } => write!(f, "guest triple-faulted on vCPU {cpu}"),
-            Self::Halted { cpu } => write!(f, "guest halted vCPU {cpu} with nothing to wake it"),
-            Self::Crashed { cpu } => write!(f, "guest reported a crash on vCPU {cpu}"),
-            Self::Stopped => write!(f, "stopped on request"),
-        }
+        self.event().fmt(f)
     }
 }
 
