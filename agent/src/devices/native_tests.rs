@@ -160,15 +160,20 @@ fn program_denies_dev_null_writes_in_a_real_cgroup_and_is_replaced() {
     assert_eq!(probe_in(&cgroup.0, true), CHILD_OK, "statuses: see CHILD_*");
 }
 
+/// Whether device programs can be loaded here (root, BPF); says why not.
+fn can_load_or_skip(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    available_or_skip(
+        root && can_load(),
+        test,
+        "cannot load device programs (root, bpf)",
+    )
+}
+
 #[test]
 fn kernel_verifier_accepts_every_program() {
     const TEST: &str = "kernel_verifier_accepts_every_program";
-    let root = nix::unistd::geteuid().is_root();
-    if !available_or_skip(
-        root && can_load(),
-        TEST,
-        "cannot load device programs (root, bpf)",
-    ) {
+    if !can_load_or_skip(TEST) {
         return;
     }
     let mut lists = vec![
@@ -204,12 +209,7 @@ fn kernel_verifier_accepts_every_program() {
 #[test]
 fn kernel_verifier_accepts_the_most_rules() {
     const TEST: &str = "kernel_verifier_accepts_the_most_rules";
-    let root = nix::unistd::geteuid().is_root();
-    if !available_or_skip(
-        root && can_load(),
-        TEST,
-        "cannot load device programs (root, bpf)",
-    ) {
+    if !can_load_or_skip(TEST) {
         return;
     }
     let rules: Vec<LinuxDeviceCgroup> = (0..MAX_RULES)

@@ -33,8 +33,6 @@ pub enum BundleError {
     Unsupported(String),
     #[error("hooks: {0}")]
     Hook(String),
-    #[error("{0}")]
-    Mount(String),
     #[error("the spec has no process")]
     NoProcess,
     #[error("process.args is empty: the spec names no program to run")]

@@ -123,6 +123,15 @@ fn create(dir: &Path, bundle: &Path, id: &str, extra: &[&str]) -> i32 {
         .unwrap()
 }
 
+/// hull-vmm among the container's host processes (`ps`): the one that is
+/// not its sandbox process `sandbox`.
+fn vmm_of(pids: &[i32], sandbox: i32) -> i32 {
+    pids.iter()
+        .find(|&&p| p != sandbox)
+        .copied()
+        .expect("a VMM pid")
+}
+
 fn bundle(name: &str, spec: &Spec) -> Scratch {
     let scratch = Scratch::tmp(name);
     busybox_bundle(&scratch.0.join("b"), spec);
@@ -191,11 +200,7 @@ fn create_start_exec_pause_events_kill_delete() {
 
     ok(&["pause", &id]);
     assert_eq!(status_of(&id), "paused");
-    let vmm = pids
-        .iter()
-        .find(|&&p| p != pid)
-        .copied()
-        .expect("a VMM pid");
+    let vmm = vmm_of(&pids, pid);
     // The container's cgroup is frozen in the guest; the VM runs on.
     let stat = std::fs::read_to_string(format!("/proc/{vmm}/stat")).unwrap();
     let state = stat.rsplit(") ").next().unwrap().chars().next();
@@ -466,11 +471,7 @@ fn cgroups_path_network_namespace_and_resources_reach_the_sandbox() {
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(own.contains(&cgroup), "{own}");
     let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
-    let vmm = pids
-        .iter()
-        .find(|&&p| p != pid)
-        .copied()
-        .expect("a VMM pid");
+    let vmm = vmm_of(&pids, pid);
     assert_eq!(
         std::fs::read_link(format!("/proc/{vmm}/ns/net")).unwrap(),
         std::fs::read_link(&netns).unwrap(),
@@ -557,11 +558,7 @@ fn an_agent_that_stops_answering_hits_the_deadline() {
     ok(&["start", &id]);
     wait_file(&s.0.join("out"), "ready\n");
     let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
-    let vmm = pids
-        .iter()
-        .find(|&&p| p != pid)
-        .copied()
-        .expect("a VMM pid");
+    let vmm = vmm_of(&pids, pid);
     // SAFETY: plain kill of the container's VMM, which this test owns.
     unsafe { libc::kill(vmm, libc::SIGSTOP) };
     let started = Instant::now();

@@ -223,7 +223,19 @@ pub fn lookup(field: &str) -> Support {
 pub fn check(spec: &Spec) -> Report {
     let mut report = Report::default();
     let value = serde_json::to_value(spec).unwrap_or(Value::Null);
-    walk(&value, "", "", &mut report);
+    let mut fields = Vec::new();
+    collect(&value, "", "", &mut fields);
+    for (key, shown) in fields {
+        let finding = |reason: &str| Finding {
+            field: shown.clone(),
+            reason: reason.to_string(),
+        };
+        match lookup(&key) {
+            Support::Guest | Support::Host => {}
+            Support::Logged(r) => report.logged.push(finding(r)),
+            Support::Refused(r) => report.refused.push(finding(r)),
+        }
+    }
     namespace_paths(spec, &mut report);
     mount_options(spec, &mut report);
     report
@@ -237,41 +249,6 @@ fn is_empty(v: &Value, key: &str) -> bool {
         Value::Array(a) => a.is_empty(),
         Value::Object(o) => o.is_empty(),
         Value::Number(n) => key.starts_with("linux.resources.") && n.as_f64() == Some(0.0),
-    }
-}
-
-/// `key`: the field without indices (for the table); `shown`: with them.
-fn walk(v: &Value, key: &str, shown: &str, report: &mut Report) {
-    if is_empty(v, key) {
-        return;
-    }
-    match v {
-        Value::Object(o) if !MAPS.contains(&key) => {
-            for (k, sub) in o {
-                let (key, shown) = if key.is_empty() {
-                    (k.clone(), k.clone())
-                } else {
-                    (format!("{key}.{k}"), format!("{shown}.{k}"))
-                };
-                walk(sub, &key, &shown, report);
-            }
-        }
-        Value::Array(a) if a.iter().all(Value::is_object) => {
-            for (i, sub) in a.iter().enumerate() {
-                walk(sub, key, &format!("{shown}[{i}]"), report);
-            }
-        }
-        _ => {
-            let finding = |reason: &str| Finding {
-                field: shown.to_string(),
-                reason: reason.to_string(),
-            };
-            match lookup(key) {
-                Support::Guest | Support::Host => {}
-                Support::Logged(r) => report.logged.push(finding(r)),
-                Support::Refused(r) => report.refused.push(finding(r)),
-            }
-        }
     }
 }
 
@@ -303,7 +280,8 @@ pub fn not_updatable(resources: &oci_spec::runtime::LinuxResources) -> Vec<Strin
         .collect()
 }
 
-/// Every set leaf under `v`, as (key without indices, key shown).
+/// Every set leaf under `v`, as (the field without array indices, for the
+/// table; the field with them, to name it). An empty `key` is the top.
 fn collect(v: &Value, key: &str, shown: &str, out: &mut Vec<(String, String)>) {
     if is_empty(v, key) {
         return;
@@ -311,7 +289,12 @@ fn collect(v: &Value, key: &str, shown: &str, out: &mut Vec<(String, String)>) {
     match v {
         Value::Object(o) if !MAPS.contains(&key) => {
             for (k, sub) in o {
-                collect(sub, &format!("{key}.{k}"), &format!("{shown}.{k}"), out);
+                let (key, shown) = if key.is_empty() {
+                    (k.clone(), k.clone())
+                } else {
+                    (format!("{key}.{k}"), format!("{shown}.{k}"))
+                };
+                collect(sub, &key, &shown, out);
             }
         }
         Value::Array(a) if a.iter().all(Value::is_object) => {
