@@ -191,6 +191,7 @@ fn handle(registry: &Registry, request: Request) -> Response {
             frozen,
         } => registry.freeze(&container_id, frozen),
         Request::Destroy { container_id } => registry.destroy(&container_id),
+        Request::ConfigureNetwork { network } => crate::network::configure(&network),
         Request::Hello { .. } | Request::PowerOff => {
             Response::error(ErrorCode::BadRequest, "unexpected request")
         }

@@ -14,6 +14,7 @@ mod control;
 mod devices;
 mod init;
 mod mounts;
+mod network;
 mod power;
 mod pty;
 mod reaper;

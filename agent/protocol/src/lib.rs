@@ -7,10 +7,11 @@
 //! the VMM (crate `guest-abi`) and is only re-exported here.
 
 /// Protocol version; bumped on any incompatible change to what is in this crate.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 pub mod container;
 pub mod fdpass;
+pub mod network;
 pub mod seccomp;
 
 /// virtio-fs tag of the sandbox's shared directory (container rootfs and

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::container::{
     ContainerConfig, ExitStatus, Process, Resources, Stats, Stream, WindowSize,
 };
+use crate::network::NetworkConfig;
 use crate::{Ready, PROTOCOL_VERSION};
 
 /// The guest vsock port the agent listens on.
@@ -101,6 +102,12 @@ pub enum Request {
     Freeze {
         container_id: String,
         frozen: bool,
+    },
+    /// Sets up the guest's NICs, addresses and routes as the host's
+    /// interfaces are (see [`NetworkConfig`]); answers `ok`, or an error
+    /// naming what failed. Sent once, before the first `create`.
+    ConfigureNetwork {
+        network: NetworkConfig,
     },
     /// Kills whatever is left of the container and removes it.
     Destroy {
