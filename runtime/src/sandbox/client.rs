@@ -94,6 +94,7 @@ fn name(req: &Request) -> &'static str {
         Request::Freeze { frozen: true, .. } => "pause",
         Request::Freeze { frozen: false, .. } => "resume",
         Request::Destroy { .. } => "destroy",
+        Request::ConfigureNetwork { .. } => "configure_network",
         Request::PowerOff => "power_off",
     }
 }
