@@ -51,7 +51,7 @@ fn a_full_spec_translates() {
             {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=64m"]},
         ],
         "linux": {
-            "namespaces": [{"type": "pid"}],
+            "namespaces": [{"type": "pid"}, {"type": "network"}],
             "maskedPaths": ["/proc/kcore"],
             "readonlyPaths": ["/proc/sys"],
             "sysctl": {"net.ipv4.ip_forward": "1"},
@@ -158,6 +158,13 @@ fn unsupported_fields_are_refused_by_name() {
     config["linux"] = json!({"namespaces": [{"type": "ipc", "path": "/proc/1/ns/ipc"}]});
     let e = load_err(&config);
     assert!(e.contains("linux.namespaces[0].path"), "{e}");
+    // A namespace list without a network namespace: the host's network.
+    config["linux"] = json!({"namespaces": [{"type": "pid"}, {"type": "mount"}]});
+    let e = load_err(&config);
+    assert!(
+        e.contains("linux.namespaces (network)") && e.contains("cannot share"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -245,7 +245,7 @@ fn run_detached_exec_detached_and_a_signal_death() {
     let spec = Spec::new(&["sh", "-c", "echo up; exec sleep 1000"]);
     let mut spec = spec;
     // Without a pid namespace, SIGKILL/TERM act as on any process.
-    spec.namespaces = vec!["ipc", "uts", "mount"];
+    spec.namespaces = vec!["ipc", "uts", "mount", "network"];
     let s = bundle("detach", &spec);
     let id = id("detach");
     let pid_file = s.0.join("pid");

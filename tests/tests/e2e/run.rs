@@ -54,7 +54,7 @@ fn death_by_signal_is_128_plus_the_signal() {
         // Without a pid namespace the shell is not an init, so it can die of
         // a signal it does not handle.
         let mut spec = Spec::new(&["sh", "-c", &format!("kill -{sig} $$")]);
-        spec.namespaces = vec!["ipc", "uts", "mount"];
+        spec.namespaces = vec!["ipc", "uts", "mount", "network"];
         write_config(&b.0, &spec);
         let id = id(&format!("sig{sig}"));
         let out = hull_run(&b.0, &id, None);
@@ -66,7 +66,7 @@ fn death_by_signal_is_128_plus_the_signal() {
 #[test]
 fn a_signal_to_hull_run_reaches_the_workload() {
     let mut spec = Spec::new(&["sh", "-c", "echo up; exec sleep 1000"]);
-    spec.namespaces = vec!["ipc", "uts", "mount"];
+    spec.namespaces = vec!["ipc", "uts", "mount", "network"];
     let b = bundle("fwd", &spec);
     let id = id("fwd");
     let run = HullRun::start(&b.0, &id, None);
@@ -238,7 +238,7 @@ fn a_guest_that_dies_mid_run_is_reported() {
     // In the guest's own pid namespace with CAP_SYS_BOOT, reboot(2) resets
     // the VM under the running workload.
     let mut spec = Spec::new(&["sh", "-c", "echo before; reboot -f; sleep 1000"]);
-    spec.namespaces = vec!["ipc", "uts", "mount"];
+    spec.namespaces = vec!["ipc", "uts", "mount", "network"];
     let b = bundle("crash", &spec);
     let mut config = spec.config();
     for set in ["bounding", "effective", "permitted"] {

@@ -237,8 +237,30 @@ pub fn check(spec: &Spec) -> Report {
         }
     }
     namespace_paths(spec, &mut report);
+    host_network(spec, &mut report);
     mount_options(spec, &mut report);
     report
+}
+
+/// Why a spec without a network namespace (the host's network, as with
+/// `--network host`) is refused.
+pub const HOST_NETWORK: &str = "no network namespace means the host's network stack, which a container in a VM cannot share (its kernel is the guest's): give the container a network namespace (the engine's default or a user-defined network, or --network none), and publish ports for what the host must reach";
+
+/// The container is to use the host's network (a namespace list without a
+/// network namespace): refused (see [`HOST_NETWORK`]). A spec with no list
+/// at all gets hull's default namespaces, in which the VM's own network
+/// has loopback only.
+fn host_network(spec: &Spec, report: &mut Report) {
+    use oci_spec::runtime::LinuxNamespaceType as Ns;
+    let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
+        return;
+    };
+    if !list.iter().any(|ns| ns.typ() == Ns::Network) {
+        report.refused.push(Finding {
+            field: "linux.namespaces (network)".into(),
+            reason: HOST_NETWORK.into(),
+        });
+    }
 }
 
 fn is_empty(v: &Value, key: &str) -> bool {
