@@ -1,7 +1,7 @@
 //! The spec's hooks at the steps the commands own, with the container's
 //! OCI state on their stdin. They all run on the host (the hook programs
-//! are host paths): `createRuntime`, `createContainer` and `prestart` once
-//! the container exists in its VM, `startContainer` right before the start,
+//! are host paths): `prestart` and `createRuntime` before the VM boots,
+//! `createContainer` once the container exists in its VM, `startContainer` right before the start,
 //! `poststart` after it, `poststop` when the container is deleted (those of
 //! an existing container run from [`runtime::container::Container`]).
 
@@ -21,17 +21,34 @@ pub fn run_spec(hooks: &Hooks, kind: HookKind, state: &ContainerState) -> Result
     run_hooks(kind, hooks.get(kind), &state_json(state)).map_err(|e| e.to_string())
 }
 
-/// The create-time hooks, in the spec's order.
-pub fn run_create_hooks(hooks: &Hooks, store: &StateStore, id: &str) -> Result<(), String> {
+/// The hooks of `kinds` in that order, with the saved state of `id`.
+fn run_kinds(
+    hooks: &Hooks,
+    store: &StateStore,
+    id: &str,
+    kinds: &[HookKind],
+) -> Result<(), String> {
     let state = store.load(id).map_err(|e| e.to_string())?;
-    for kind in [
-        HookKind::CreateRuntime,
-        HookKind::CreateContainer,
-        HookKind::Prestart,
-    ] {
-        run_spec(hooks, kind, &state)?;
-    }
-    Ok(())
+    kinds
+        .iter()
+        .try_for_each(|&kind| run_spec(hooks, kind, &state))
+}
+
+/// `prestart` then `createRuntime` (runc's order), in the container's
+/// network namespace before hull wires it and boots the VM: Docker's
+/// `prestart` hook puts the veth there.
+pub fn run_runtime_hooks(hooks: &Hooks, store: &StateStore, id: &str) -> Result<(), String> {
+    run_kinds(
+        hooks,
+        store,
+        id,
+        &[HookKind::Prestart, HookKind::CreateRuntime],
+    )
+}
+
+/// `createContainer`, once the container exists in its VM.
+pub fn run_container_hooks(hooks: &Hooks, store: &StateStore, id: &str) -> Result<(), String> {
+    run_kinds(hooks, store, id, &[HookKind::CreateContainer])
 }
 
 pub fn warn_all(global: &Global, hooks: &Hooks, kind: HookKind, state: &ContainerState) {

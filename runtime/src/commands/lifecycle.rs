@@ -6,7 +6,7 @@ use runtime::host::hooks::HookKind;
 use runtime::process::sync::Notifier;
 use runtime::sandbox::run::Lifecycle;
 use runtime::sandbox::Sandbox;
-use runtime::state::ContainerState;
+use runtime::state::{ContainerState, StateStore};
 
 use super::hooks;
 use crate::Global;
@@ -19,8 +19,12 @@ pub struct Detached<'a> {
 }
 
 impl Lifecycle for Detached<'_> {
+    fn prepared(&mut self, store: &StateStore, id: &str) -> Result<(), String> {
+        hooks::run_runtime_hooks(self.hooks, store, id)
+    }
+
     fn created(&mut self, sandbox: &Sandbox) -> Result<(), String> {
-        hooks::run_create_hooks(self.hooks, sandbox.store(), sandbox.id())?;
+        hooks::run_container_hooks(self.hooks, sandbox.store(), sandbox.id())?;
         self.notifier.ready();
         Ok(())
     }
@@ -43,8 +47,12 @@ pub struct Foreground<'a> {
 }
 
 impl Lifecycle for Foreground<'_> {
+    fn prepared(&mut self, store: &StateStore, id: &str) -> Result<(), String> {
+        hooks::run_runtime_hooks(self.hooks, store, id)
+    }
+
     fn created(&mut self, sandbox: &Sandbox) -> Result<(), String> {
-        hooks::run_create_hooks(self.hooks, sandbox.store(), sandbox.id())
+        hooks::run_container_hooks(self.hooks, sandbox.store(), sandbox.id())
     }
 
     fn starting(&mut self, sandbox: &Sandbox) -> Result<(), String> {

@@ -342,6 +342,16 @@ impl Client {
         })
     }
 
+    /// Sets the guest's NICs up as the host's interfaces are.
+    pub fn configure_network(
+        &mut self,
+        network: &agent_protocol::network::NetworkConfig,
+    ) -> Result<(), ClientError> {
+        self.call_ok(Request::ConfigureNetwork {
+            network: network.clone(),
+        })
+    }
+
     /// Changes the resource limits of container `id`'s guest cgroup.
     pub fn update(
         &mut self,

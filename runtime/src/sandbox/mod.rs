@@ -29,6 +29,7 @@ pub mod artifacts;
 pub mod client;
 pub mod console;
 pub mod exec;
+pub mod network;
 pub mod pump;
 pub mod run;
 pub mod share;
@@ -45,6 +46,7 @@ pub use client::{Client, ClientError};
 pub use timings::Timings;
 
 use console::Console;
+use network::{NetnsMode, SandboxNetwork};
 use share::{Share, ShareError};
 use state_dir::{StateDir, StateDirError};
 use stdio::StdioError;
@@ -93,8 +95,10 @@ pub enum SandboxError {
     AgentLost { error: ClientError, tail: String },
     #[error("cannot join linux.cgroupsPath: {0}")]
     Cgroup(#[from] crate::host::cgroups::CgroupError),
-    #[error("cannot enter the container's network namespace: {0}")]
-    Netns(#[from] crate::host::netns::NetnsError),
+    #[error(transparent)]
+    Network(#[from] network::NetworkSetupError),
+    #[error("{0}")]
+    Prepare(String),
 }
 
 /// What a sandbox is made of.
@@ -145,6 +149,7 @@ pub struct Sandbox {
     ready: ReadyInfo,
     control: Arc<Mutex<Client>>,
     vmm: Vmm,
+    network: SandboxNetwork,
     share: Share,
     cgroup: HostCgroup,
     _socket: SocketFile,
@@ -207,15 +212,19 @@ impl Sandbox {
         bundle: &Bundle,
         timings: &mut Timings,
     ) -> Result<Self, SandboxError> {
-        Self::boot_with(config, bundle, timings, |_| {})
+        Self::boot_with(config, bundle, timings, &mut |_, _| Ok(()), |_| {})
     }
 
-    /// [`Sandbox::boot`], handing `on_spawn` a killer for the VM as soon as
-    /// it runs (to abort the boot from another thread).
+    /// [`Sandbox::boot`], calling `prepared` once the state exists and the
+    /// network namespace is entered, before the network is wired and the VM
+    /// starts (the spec's `prestart` and `createRuntime` hooks run there:
+    /// Docker's adds the veth), and handing `on_spawn` a killer for the VM
+    /// as soon as it runs (to abort the boot from another thread).
     pub fn boot_with(
         config: &SandboxConfig,
         bundle: &Bundle,
         timings: &mut Timings,
+        prepared: &mut dyn FnMut(&StateStore, &str) -> Result<(), String>,
         on_spawn: impl FnOnce(VmmKiller),
     ) -> Result<Self, SandboxError> {
         if !valid_id(&config.id) {
@@ -259,8 +268,16 @@ impl Sandbox {
             })?;
         }
         // The VMM, spawned from this thread, is then in the namespace too.
-        if let Some(netns) = crate::bundle::spec::network_namespace_path(&bundle.spec) {
-            crate::host::netns::enter_netns(netns)?;
+        let netns = NetnsMode::of(&bundle.spec);
+        netns.enter()?;
+        prepared(&store, &config.id).map_err(SandboxError::Prepare)?;
+        let network = SandboxNetwork::wire(netns)?;
+        let taps = network.tap_names();
+        if !taps.is_empty() {
+            store.update(&config.id, |s| {
+                s.hull.taps = taps;
+                Ok(())
+            })?;
         }
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
@@ -272,6 +289,7 @@ impl Sandbox {
             cpus: config.cpus,
             share_dir: share.dir().to_path_buf(),
             vsock_socket: socket,
+            nics: network.nics(),
         };
         timings.mark("sandbox_setup");
         let mut vmm = Vmm::spawn(&vmm_config, Console::new(Some(log)))?;
@@ -289,11 +307,17 @@ impl Sandbox {
         })?;
         let booted = vmm.wait_ready(config.boot_timeout)?;
         timings.mark_at("vm_boot", booted.agent_ready_ns);
-        let (client, ready) = match Client::connect(&vmm_config.vsock_socket) {
+        let (mut client, ready) = match Client::connect(&vmm_config.vsock_socket) {
             Ok(c) => c,
             Err(e) => return Err(lost(&mut vmm, e)),
         };
         timings.mark("agent_connect");
+        if let Some(guest) = network.guest_config() {
+            if let Err(e) = client.configure_network(&guest) {
+                return Err(lost(&mut vmm, e));
+            }
+            timings.mark("network_config");
+        }
         Ok(Self {
             id: config.id.clone(),
             store,
@@ -301,6 +325,7 @@ impl Sandbox {
             ready,
             control: Arc::new(Mutex::new(client)),
             vmm,
+            network,
             share,
             cgroup,
             _socket: socket_guard,
@@ -397,6 +422,7 @@ impl Sandbox {
             self.vmm.killer().kill();
         }
         let status = self.vmm.wait_exit_or_kill(self.power_off_timeout);
+        self.network.teardown()?;
         self.share.teardown()?;
         self.state.remove()?;
         Ok(status)

@@ -42,6 +42,11 @@ pub enum RunError {
 /// process itself; the sandbox process behind `hull create` reports to its
 /// creator instead and leaves the start to `hull start`.
 pub trait Lifecycle {
+    /// The state is saved and the network namespace entered; the network
+    /// is not wired nor the VM started yet. An error aborts the run.
+    fn prepared(&mut self, _store: &crate::state::StateStore, _id: &str) -> Result<(), String> {
+        Ok(())
+    }
     /// The container exists, stopped before exec, its streams attached.
     /// An error aborts the run (everything is torn down).
     fn created(&mut self, _sandbox: &Sandbox) -> Result<(), String> {
@@ -210,10 +215,15 @@ pub fn run_with(
         None
     };
     let r = router.clone();
-    let mut sandbox = Sandbox::boot_with(&opts.sandbox, bundle, &mut timings, move |k| {
-        r.set_killer(k)
-    })
-    .map_err(|e| router.fail(e))?;
+    let mut prepared = |store: &crate::state::StateStore, id: &str| lifecycle.prepared(store, id);
+    let booted = Sandbox::boot_with(
+        &opts.sandbox,
+        bundle,
+        &mut timings,
+        &mut prepared,
+        move |k| r.set_killer(k),
+    );
+    let mut sandbox = booted.map_err(|e| router.fail(e))?;
     let id = sandbox.id().to_owned();
     let terminal = bundle.terminal();
     let stdin = stdio.stdin.is_some();

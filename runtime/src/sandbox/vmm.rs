@@ -9,7 +9,7 @@ mod control;
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use agent_protocol::network::MacAddr;
 use agent_protocol::SHARE_TAG;
 use vmm_control::{Event, SeqPacket};
 
@@ -45,6 +46,8 @@ pub enum VmmError {
     Thread(io::Error),
     #[error("cannot make the VMM's control channel: {0}")]
     ControlSocket(io::Error),
+    #[error("cannot pass a NIC's tap to hull-vmm: {0}")]
+    NicFd(io::Error),
     #[error("the VM exited before its agent was ready ({status})\n{tail}")]
     ExitedBeforeReady { status: ExitStatus, tail: String },
     #[error("the VM's agent was not ready after {secs} s\n{tail}")]
@@ -81,13 +84,29 @@ pub struct VmmConfig {
     /// Shared over virtio-fs under [`SHARE_TAG`].
     pub share_dir: PathBuf,
     pub vsock_socket: PathBuf,
+    /// One virtio-net NIC each (tap fds the caller keeps open until spawn).
+    pub nics: Vec<Nic>,
 }
 
+/// A NIC for hull-vmm: a tap opened with `IFF_VNET_HDR`, and the MAC and
+/// MTU the guest's NIC gets (the host interface's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nic {
+    pub fd: RawFd,
+    pub mac: MacAddr,
+    pub mtu: u32,
+}
+
+/// The lowest fd number a NIC's tap gets in hull-vmm (above the control
+/// channel's [`CONTROL_FD`]).
+const FIRST_NIC_FD: RawFd = 10;
+
 impl VmmConfig {
-    /// hull-vmm's arguments.
-    pub fn args(&self) -> Vec<String> {
+    /// hull-vmm's arguments, the NICs' taps being the fds `nic_fds` (in
+    /// the order of [`Self::nics`]).
+    pub fn args(&self, nic_fds: &[RawFd]) -> Vec<String> {
         let p = |p: &Path| p.display().to_string();
-        vec![
+        let mut args: Vec<String> = vec![
             "--kernel".into(),
             p(&self.artifacts.kernel),
             "--initrd".into(),
@@ -104,8 +123,22 @@ impl VmmConfig {
             format!("{SHARE_TAG}={}", p(&self.share_dir)),
             "--control-fd".into(),
             CONTROL_FD.to_string(),
-        ]
+        ];
+        for (nic, fd) in self.nics.iter().zip(nic_fds) {
+            args.push("--net".into());
+            args.push(format!("fd={fd},mac={},mtu={}", nic.mac, nic.mtu));
+        }
+        args
     }
+}
+
+/// A close-on-exec copy of `fd` numbered `min` or above.
+fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: the caller keeps `fd` open for the duration of this call.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let copy = nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 #[derive(Debug)]
@@ -155,8 +188,18 @@ impl Vmm {
         let vmm = &config.artifacts.vmm;
         let (ours, theirs) = SeqPacket::pair().map_err(VmmError::ControlSocket)?;
         let theirs_fd = theirs.as_fd().as_raw_fd();
+        // Each tap is passed as a copy numbered from FIRST_NIC_FD, made
+        // inheritable in the child only (clear of CONTROL_FD's dup2).
+        let nic_fds = config
+            .nics
+            .iter()
+            .map(|nic| dup_at_least(nic.fd, FIRST_NIC_FD))
+            .collect::<io::Result<Vec<OwnedFd>>>()
+            .map_err(VmmError::NicFd)?;
+        let nic_raw: Vec<RawFd> = nic_fds.iter().map(AsRawFd::as_raw_fd).collect();
+        let inherit = nic_raw.clone();
         let mut cmd = Command::new(vmm);
-        cmd.args(config.args())
+        cmd.args(config.args(&nic_raw))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -183,11 +226,17 @@ impl Vmm {
                 } else if libc::dup2(theirs_fd, CONTROL_FD) < 0 {
                     return Err(io::Error::last_os_error());
                 }
+                for &fd in &inherit {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             })
         };
         let spawned = cmd.spawn();
         drop(theirs);
+        drop(nic_fds);
         let mut child = spawned.map_err(|source| VmmError::Spawn {
             path: vmm.clone(),
             source,

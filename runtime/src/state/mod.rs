@@ -109,6 +109,10 @@ pub struct Private {
     /// (`delete` removes them).
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
+    /// The taps the sandbox made in the container's network namespace
+    /// (`delete` removes any a killed sandbox left).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taps: Vec<String>,
     /// Set by `hull run` (foreground): no other command may start it.
     #[serde(default)]
     pub foreground: bool,

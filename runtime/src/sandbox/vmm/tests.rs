@@ -28,6 +28,7 @@ fn config(dir: &TempDir, script: &str) -> VmmConfig {
         cpus: 1,
         share_dir: "/state/share".into(),
         vsock_socket: "/state/vsock.sock".into(),
+        nics: Vec::new(),
     }
 }
 
@@ -51,12 +52,46 @@ fn spawn(config: &VmmConfig) -> Vmm {
 #[test]
 fn arguments_name_the_share_the_socket_and_the_console() {
     let dir = TempDir::new("vmm-args");
-    let args = config(&dir, "").args().join(" ");
+    let args = config(&dir, "").args(&[]).join(" ");
     assert_eq!(
         args,
         "--kernel /k --initrd /i --mem 256 --cpus 1 --console - \
          --vsock 3:/state/vsock.sock --fs hullshare=/state/share --control-fd 3"
     );
+}
+
+#[test]
+fn each_nic_is_an_inherited_fd_with_its_mac_and_mtu() {
+    use std::os::fd::AsRawFd;
+    let dir = TempDir::new("vmm-nics");
+    // Any open fd stands in for a tap: the fake VMM checks that the fds
+    // the arguments name are open in it (their numbers depend on what else
+    // the test process has open).
+    let (a, b) = nix::unistd::pipe().unwrap();
+    let script = format!(
+        "case \"$*\" in *'--net fd='*',mac=02:42:ac:11:00:02,mtu=1500 --net fd='*',mac=02:42:ac:11:00:03,mtu=9000') ;; *) exit 3;; esac\n\
+         n=0; for a in \"$@\"; do case \"$a\" in fd=*) f=${{a#fd=}}; f=${{f%%,*}}; \
+         [ \"$f\" -ge 10 ] && [ -e /proc/self/fd/$f ] || exit 4; n=$((n+1));; esac; done\n\
+         [ $n = 2 ] || exit 5\n\
+         {HELLO}; {FIRST_RUN}; {READY}; exec sleep 60"
+    );
+    let mut config = config(&dir, &script);
+    config.nics = vec![
+        Nic {
+            fd: a.as_raw_fd(),
+            mac: "02:42:ac:11:00:02".parse().unwrap(),
+            mtu: 1500,
+        },
+        Nic {
+            fd: b.as_raw_fd(),
+            mac: "02:42:ac:11:00:03".parse().unwrap(),
+            mtu: 9000,
+        },
+    ];
+    let mut vmm = spawn(&config);
+    vmm.wait_ready(Duration::from_secs(30)).unwrap();
+    vmm.killer().kill();
+    vmm.wait_exit();
 }
 
 #[test]

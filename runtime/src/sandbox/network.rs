@@ -1,0 +1,125 @@
+//! The container's network: the sandbox process enters the namespace the
+//! engine gave (or makes one, Docker's way), the spec's create hooks run
+//! (Docker's `prestart` hook adds the veth then), and every interface found
+//! afterwards is wired to a tap that hull-vmm serves as a virtio-net NIC
+//! (`host::net`). The agent then configures each NIC as the host interface
+//! is ([`SandboxNetwork::guest_config`]).
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use agent_protocol::network::NetworkConfig;
+
+use crate::bundle::spec::Spec;
+use crate::host::net::{self, NetError, Wiring};
+use crate::host::netns::{enter_netns, NetnsError};
+
+use super::vmm::Nic;
+
+/// Where the container's network namespace comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetnsMode<'a> {
+    /// A path given by the engine (Podman, containerd/CRI, `ctr --cni`).
+    Join(&'a Path),
+    /// A namespace entry without a path: hull makes it, as runc does
+    /// (Docker adds its veth from a `prestart` hook).
+    New,
+    /// No namespace list at all: hull's defaults, the VM's own network with
+    /// loopback only; nothing on the host is made or wired.
+    Default,
+}
+
+impl<'a> NetnsMode<'a> {
+    /// The mode `spec` asks for. A namespace list without a network
+    /// namespace (host networking) was refused when the bundle was loaded.
+    pub fn of(spec: &'a Spec) -> Self {
+        use oci_spec::runtime::LinuxNamespaceType as Ns;
+        let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+        match list {
+            None => NetnsMode::Default,
+            Some(list) if !list.iter().any(|ns| ns.typ() == Ns::Network) => NetnsMode::Default,
+            Some(_) => match crate::bundle::spec::network_namespace_path(spec) {
+                Some(path) => NetnsMode::Join(path),
+                None => NetnsMode::New,
+            },
+        }
+    }
+
+    /// Moves the calling thread into the namespace (threads and processes
+    /// it starts afterwards are in it too).
+    pub fn enter(self) -> Result<(), NetworkSetupError> {
+        match self {
+            NetnsMode::Join(path) => enter_netns(path)?,
+            NetnsMode::New => net::new_netns()?,
+            NetnsMode::Default => {}
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkSetupError {
+    #[error("cannot enter the container's network namespace: {0}")]
+    Netns(#[from] NetnsError),
+    #[error("cannot wire the container's network to the VM: {0}")]
+    Wire(#[from] NetError),
+}
+
+/// What was wired for one sandbox; dropping it removes the taps, qdiscs
+/// and filters (from the thread that made them, which is in the namespace).
+#[derive(Debug, Default)]
+pub struct SandboxNetwork {
+    wiring: Option<Wiring>,
+}
+
+impl SandboxNetwork {
+    /// Wires every interface of the current namespace (none in
+    /// [`NetnsMode::Default`]). Call after the create hooks.
+    pub fn wire(mode: NetnsMode<'_>) -> Result<Self, NetworkSetupError> {
+        if mode == NetnsMode::Default {
+            return Ok(Self::default());
+        }
+        let found = net::discover()?;
+        if found.is_empty() {
+            return Ok(Self::default());
+        }
+        Ok(Self {
+            wiring: Some(net::wire(&found)?),
+        })
+    }
+
+    /// The NICs hull-vmm gets (tap fds stay owned by the wiring).
+    pub fn nics(&self) -> Vec<Nic> {
+        self.wiring
+            .iter()
+            .flat_map(Wiring::taps)
+            .map(|tap| Nic {
+                fd: tap.as_fd().as_raw_fd(),
+                mac: tap.mac,
+                mtu: tap.mtu,
+            })
+            .collect()
+    }
+
+    /// The tap names (for the state record and `delete`'s cleanup).
+    pub fn tap_names(&self) -> Vec<String> {
+        self.wiring
+            .iter()
+            .flat_map(Wiring::taps)
+            .map(|tap| tap.name.clone())
+            .collect()
+    }
+
+    /// What the agent is to configure, if anything was wired.
+    pub fn guest_config(&self) -> Option<NetworkConfig> {
+        self.wiring.as_ref().map(Wiring::network_config)
+    }
+
+    /// Removes what was wired, reporting a failure (drop does it silently).
+    pub fn teardown(&mut self) -> Result<(), NetworkSetupError> {
+        match self.wiring.take() {
+            Some(w) => Ok(w.teardown()?),
+            None => Ok(()),
+        }
+    }
+}
