@@ -116,6 +116,7 @@ fn runtime_vmm(scratch: &Scratch, wrapper: Option<&str>) -> runtime::sandbox::vm
         cpus: 2,
         share_dir: share,
         vsock_socket: scratch.0.join("v.sock"),
+        nics: Vec::new(),
     };
     // Another test's fork may hold the new script open for writing until
     // its exec (ETXTBSY): try again then.

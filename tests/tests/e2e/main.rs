@@ -4,5 +4,6 @@ mod agent;
 mod boot;
 mod cli;
 mod control;
+mod network;
 mod run;
 mod spec;
