@@ -8,5 +8,6 @@
 pub mod cgroups;
 pub mod hooks;
 pub mod mountpoint;
+pub mod net;
 pub mod netns;
 pub mod resources;
