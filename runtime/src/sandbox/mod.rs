@@ -272,10 +272,10 @@ impl Sandbox {
         netns.enter()?;
         prepared(&store, &config.id).map_err(SandboxError::Prepare)?;
         let network = SandboxNetwork::wire(netns)?;
-        let taps = network.tap_names();
-        if !taps.is_empty() {
+        let wired = network.wired_links();
+        if !wired.is_empty() {
             store.update(&config.id, |s| {
-                s.hull.taps = taps;
+                s.hull.wired_links = wired;
                 Ok(())
             })?;
         }

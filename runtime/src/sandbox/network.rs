@@ -95,18 +95,19 @@ impl SandboxNetwork {
             .flat_map(Wiring::taps)
             .map(|tap| Nic {
                 fd: tap.as_fd().as_raw_fd(),
-                mac: tap.mac,
-                mtu: tap.mtu,
+                mac: tap.mac(),
+                mtu: tap.mtu(),
             })
             .collect()
     }
 
-    /// The tap names (for the state record and `delete`'s cleanup).
-    pub fn tap_names(&self) -> Vec<String> {
+    /// The host interfaces wired (for the state record and `delete`'s
+    /// cleanup of what a killed sandbox left on them).
+    pub fn wired_links(&self) -> Vec<String> {
         self.wiring
             .iter()
             .flat_map(Wiring::taps)
-            .map(|tap| tap.name.clone())
+            .map(|tap| tap.host_name().to_string())
             .collect()
     }
 

@@ -109,10 +109,11 @@ pub struct Private {
     /// (`delete` removes them).
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
-    /// The taps the sandbox made in the container's network namespace
-    /// (`delete` removes any a killed sandbox left).
+    /// The interfaces of the container's network namespace the sandbox
+    /// wired to its VM (`delete` removes what a killed sandbox left on
+    /// them; its taps die with it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub taps: Vec<String>,
+    pub wired_links: Vec<String>,
     /// Set by `hull run` (foreground): no other command may start it.
     #[serde(default)]
     pub foreground: bool,
