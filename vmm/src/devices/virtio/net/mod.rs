@@ -24,6 +24,8 @@ pub mod tap;
 pub mod tx;
 
 #[cfg(test)]
+mod tap_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io;
