@@ -1,9 +1,11 @@
 //! The device thread: owns the queues and the tap, sleeps in epoll on the
 //! queue kick, the stop event and the tap fd.
 //!
-//! Tap interest is recomputed after every pass: `EPOLLIN` only while no
-//! received frame is waiting for guest buffers, `EPOLLOUT` only while a
-//! transmit is blocked on `EAGAIN`.
+//! Tap interest is recomputed after every pass: `EPOLLIN` only while the
+//! receive queue is live and no received frame is waiting for guest
+//! buffers, `EPOLLOUT` only while a transmit is blocked on `EAGAIN`. An
+//! error or hang-up on the tap (its interface deleted) ends the thread with
+//! an error, reported as a device failure.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -112,7 +114,18 @@ impl Worker {
                 TOKEN_KICK => {
                     let _ = self.kick.read();
                 }
-                TOKEN_TAP if ev.event_set().contains(EventSet::OUT) => self.tx_blocked = false,
+                TOKEN_TAP => {
+                    let set = ev.event_set();
+                    if set.intersects(EventSet::ERROR | EventSet::HANG_UP) {
+                        // A tap whose interface is gone: reported, never spun on.
+                        return Err(io::Error::other(format!(
+                            "tap fd reports {set:?} (interface deleted?)"
+                        )));
+                    }
+                    if set.contains(EventSet::OUT) {
+                        self.tx_blocked = false;
+                    }
+                }
                 _ => {}
             }
         }
@@ -158,7 +171,8 @@ impl Worker {
 
     fn update_interest(&mut self) -> io::Result<()> {
         let mut want = EventSet::empty();
-        if self.rx_pending.is_none() {
+        let rx_ready = self.queues.get(RX_QUEUE).is_some_and(|q| q.ready());
+        if self.rx_pending.is_none() && rx_ready {
             want |= EventSet::IN;
         }
         if self.tx_blocked {

@@ -7,8 +7,17 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use vm_memory::{Bytes, GuestAddress};
+use vmm_sys_util::epoll::EpollEvent;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use super::event_handler::Worker;
 use super::tap::{NetBackend, Tap};
-use super::{NetError, VNET_HDR_LEN_BYTES};
+use super::tests::{mem, Ring, F_WRITE};
+use super::{NetError, NetStats, F_MRG_RXBUF, VNET_HDR_LEN_BYTES};
+use crate::devices::virtio::{Interrupt, FEATURE_VERSION_1};
 
 const TAP_NAME: &str = "hulltest0";
 /// IEEE 802 local experimental ethertype: nothing else sends it.
@@ -183,6 +192,102 @@ fn in_private_netns() {
     let got = read_test_frame(&mut tap);
     assert_eq!(&got[..VNET_HDR_LEN_BYTES - 2], &[0u8; 10]);
     assert_eq!(&got[VNET_HDR_LEN_BYTES..], &eth[..]);
+}
+
+/// The worker, driven inline, between hand-laid rings and a real tap.
+fn worker_over_a_real_tap() {
+    // SAFETY: as in `in_private_netns`.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNET) }, "unshare");
+    let tap = Tap::open(TAP_NAME).unwrap();
+    set_up(TAP_NAME);
+    let name = std::ffi::CString::new(TAP_NAME).unwrap();
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    let (sock, addr) = packet_socket(ifindex as i32);
+    let m = mem();
+    let (rx, tx) = (Ring { base: 0 }, Ring { base: 0x1000 });
+    let mut worker = Worker::new(
+        m.clone(),
+        Arc::new(Interrupt::new().unwrap()),
+        vec![rx.queue(false), tx.queue(false)],
+        Box::new(tap),
+        FEATURE_VERSION_1 | F_MRG_RXBUF,
+        Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
+        Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
+        Arc::new(NetStats::default()),
+    )
+    .unwrap();
+
+    // Guest to host.
+    let eth = eth_frame(3, 300);
+    let buf = 0x80000;
+    m.write_slice(&[0u8; VNET_HDR_LEN_BYTES], GuestAddress(buf))
+        .unwrap();
+    m.write_slice(&eth, GuestAddress(buf + VNET_HDR_LEN_BYTES as u64))
+        .unwrap();
+    tx.set_desc(&m, 0, buf, (VNET_HDR_LEN_BYTES + eth.len()) as u32, 0, 0);
+    tx.publish(&m, 0);
+    worker.process().unwrap();
+    assert_eq!(tx.used_idx(&m), 1);
+    let mut got = vec![0u8; 2048];
+    // SAFETY: `got` is valid for writes of its length.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), got.as_mut_ptr().cast(), got.len(), 0) };
+    assert!(n > 0, "packet socket recv: {}", io::Error::last_os_error());
+    assert_eq!(&got[..n as usize], &eth[..]);
+
+    // Host to guest, into 2 KiB mergeable buffers.
+    for i in 0..8u16 {
+        rx.set_desc(&m, i, 0x10000 + u64::from(i) * 0x1000, 2048, F_WRITE, 0);
+        rx.publish(&m, i);
+    }
+    let eth = eth_frame(4, 1400);
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `eth` and `addr` are valid for the lengths given.
+    let sent = unsafe {
+        libc::sendto(
+            sock.as_raw_fd(),
+            eth.as_ptr().cast(),
+            eth.len(),
+            0,
+            (&raw const addr).cast(),
+            len,
+        )
+    };
+    assert_eq!(sent, eth.len() as isize);
+    let deadline = Instant::now() + WAIT;
+    let mut events = [EpollEvent::default(); 4];
+    let mut seen = 0u16;
+    loop {
+        assert!(Instant::now() < deadline, "frame never reached the rx ring");
+        worker.poll_once(&mut events, 1000).unwrap();
+        let mut found = None;
+        while seen != rx.used_idx(&m) {
+            let (id, len) = rx.used_elem(&m, seen);
+            seen += 1;
+            let mut b = vec![0u8; len as usize];
+            m.read_slice(&mut b, GuestAddress(0x10000 + u64::from(id) * 0x1000))
+                .unwrap();
+            if b.get(VNET_HDR_LEN_BYTES + 12..VNET_HDR_LEN_BYTES + 14)
+                == Some(&ETHERTYPE_TEST.to_be_bytes()[..])
+            {
+                found = Some(b);
+            }
+        }
+        if let Some(b) = found {
+            assert_eq!(u16::from_le_bytes([b[10], b[11]]), 1, "num_buffers");
+            assert_eq!(&b[VNET_HDR_LEN_BYTES..], &eth[..]);
+            break;
+        }
+    }
+    assert_eq!(NetStats::get(&worker.stats.tx_frames), 1);
+}
+
+#[test]
+fn the_worker_moves_frames_through_a_real_tap() {
+    if !can_run() {
+        return;
+    }
+    std::thread::spawn(worker_over_a_real_tap).join().unwrap();
 }
 
 fn can_run() -> bool {

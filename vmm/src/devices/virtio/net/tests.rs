@@ -19,15 +19,15 @@ use super::tap::tun_offload_flags;
 use super::*;
 use crate::devices::virtio::{Interrupt, VirtioDevice, FEATURE_RING_EVENT_IDX, FEATURE_VERSION_1};
 
-const F_NEXT: u16 = 1;
-const F_WRITE: u16 = 2;
+pub(super) const F_NEXT: u16 = 1;
+pub(super) const F_WRITE: u16 = 2;
 const RING_SIZE: u16 = 16;
 const RX_BUF: u64 = 0x10000;
 const TX_BUF: u64 = 0x80000;
 const BUF_LEN: u32 = 1000;
 const HDR: usize = VNET_HDR_LEN_BYTES;
 
-fn mem() -> GuestMemoryMmap {
+pub(super) fn mem() -> GuestMemoryMmap {
     GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap()
 }
 
@@ -93,8 +93,8 @@ fn fake() -> (Box<dyn NetBackend>, Peer) {
 }
 
 /// A split virtqueue laid out by the test.
-struct Ring {
-    base: u64,
+pub(super) struct Ring {
+    pub(super) base: u64,
 }
 
 impl Ring {
@@ -108,7 +108,7 @@ impl Ring {
         self.base + 0x800
     }
 
-    fn queue(&self, event_idx: bool) -> Queue {
+    pub(super) fn queue(&self, event_idx: bool) -> Queue {
         let mut q = Queue::new(RING_SIZE).unwrap();
         q.set_size(RING_SIZE);
         let lo_hi = |a: u64| (Some(a as u32), Some((a >> 32) as u32));
@@ -123,7 +123,15 @@ impl Ring {
         q
     }
 
-    fn set_desc(&self, m: &GuestMemoryMmap, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+    pub(super) fn set_desc(
+        &self,
+        m: &GuestMemoryMmap,
+        i: u16,
+        addr: u64,
+        len: u32,
+        flags: u16,
+        next: u16,
+    ) {
         let at = self.desc() + 16 * u64::from(i % RING_SIZE);
         m.write_obj(addr, GuestAddress(at)).unwrap();
         m.write_obj(len, GuestAddress(at + 8)).unwrap();
@@ -132,7 +140,7 @@ impl Ring {
             .unwrap();
     }
 
-    fn publish(&self, m: &GuestMemoryMmap, head: u16) {
+    pub(super) fn publish(&self, m: &GuestMemoryMmap, head: u16) {
         let idx: u16 = m.read_obj(GuestAddress(self.avail() + 2)).unwrap();
         let slot = self.avail() + 4 + 2 * u64::from(idx % RING_SIZE);
         m.write_obj(head % RING_SIZE, GuestAddress(slot)).unwrap();
@@ -140,12 +148,12 @@ impl Ring {
             .unwrap();
     }
 
-    fn used_idx(&self, m: &GuestMemoryMmap) -> u16 {
+    pub(super) fn used_idx(&self, m: &GuestMemoryMmap) -> u16 {
         m.read_obj(GuestAddress(self.used() + 2)).unwrap()
     }
 
     /// (id, len) of used entry `i`.
-    fn used_elem(&self, m: &GuestMemoryMmap, i: u16) -> (u32, u32) {
+    pub(super) fn used_elem(&self, m: &GuestMemoryMmap, i: u16) -> (u32, u32) {
         let slot = self.used() + 4 + 8 * u64::from(i % RING_SIZE);
         (
             m.read_obj(GuestAddress(slot)).unwrap(),
@@ -455,6 +463,20 @@ fn tx_eagain_keeps_the_chain_until_the_tap_is_writable() {
     assert_eq!(g.peer_recv().as_deref(), Some(&f[..]));
     assert!(!g.worker.tap_interest().contains(EventSet::OUT));
     assert_eq!(g.stat(|s| &s.tx_errors), 0);
+}
+
+#[test]
+fn a_disabled_rx_queue_leaves_the_tap_unread() {
+    let m = mem();
+    let mut g = Harness::new(&m, FEATURE_VERSION_1);
+    g.peer.sock.send(&frame(0, 60, 1)).unwrap();
+    g.worker.queues[RX_QUEUE] = Queue::new(RING_SIZE).unwrap();
+    g.process();
+    assert_eq!(g.peer.reads.load(Ordering::SeqCst), 0);
+    assert!(
+        !g.worker.tap_interest().contains(EventSet::IN),
+        "no spinning"
+    );
 }
 
 #[test]
