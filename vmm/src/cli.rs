@@ -7,9 +7,11 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 use crate::devices::virtio::fs::FsConfig;
+use crate::devices::virtio::net::{tap::valid_tap_name, NetConfig, TapSource, MAX_NICS, MIN_MTU};
 use crate::vm::{Console, VmConfig};
 
 /// The longest `--timeout` accepted.
@@ -57,6 +59,18 @@ struct Cli {
     /// mount -t virtiofs TAG /mnt
     #[arg(long, value_name = "TAG=DIR[:ro]", value_parser = fs_share)]
     fs: Vec<FsConfig>,
+    /// attach a virtio-net NIC (repeatable, up to 16, in this order: eth0,
+    /// eth1, ...) over an inherited tap fd N (opened with
+    /// IFF_TAP|IFF_NO_PI|IFF_VNET_HDR; hull-vmm takes it over) or the tap
+    /// NAME, opened in hull-vmm's own network namespace. MAC: the guest's
+    /// unicast address; MTU (68-65535, default 1500): the largest MTU the
+    /// guest may use, offered as VIRTIO_NET_F_MTU
+    #[arg(
+        long,
+        value_name = "fd=N|tap=NAME,mac=MAC[,mtu=MTU]",
+        value_parser = net_nic
+    )]
+    net: Vec<NetConfig>,
     /// print JSON lines of boot timings and memory on stderr
     #[arg(long)]
     timings: bool,
@@ -64,8 +78,8 @@ struct Cli {
     /// (events out, requests in; see the vmm-control crate)
     #[arg(long, value_name = "N")]
     control_fd: Option<RawFd>,
-    /// Test only: make this device's thread (virtio-fs:TAG, virtio-vsock)
-    /// fail on its first queue notification.
+    /// Test only: make this device's thread (virtio-fs:TAG, virtio-vsock,
+    /// virtio-net:INDEX) fail on its first queue notification.
     #[arg(long, value_name = "DEVICE", hide = true)]
     inject_device_fault: Option<String>,
 }
@@ -113,6 +127,89 @@ fn fs_share(value: &str) -> Result<FsConfig, String> {
     FsConfig::new(tag, dir, readonly).map_err(|e| e.to_string())
 }
 
+/// `fd=N,mac=MAC[,mtu=MTU]` or `tap=NAME,mac=MAC[,mtu=MTU]`, any order.
+fn net_nic(value: &str) -> Result<NetConfig, String> {
+    let (mut source, mut mac, mut mtu) = (None, None, None);
+    for part in value.split(',') {
+        let (key, val) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected KEY=VALUE, got {part:?}"))?;
+        let slot_taken = match key {
+            "fd" | "tap" => source.is_some(),
+            "mac" => mac.is_some(),
+            "mtu" => mtu.is_some(),
+            _ => return Err(format!("unknown key {key:?} (fd, tap, mac, mtu)")),
+        };
+        if slot_taken {
+            return Err(format!("{key} given twice, or both fd and tap"));
+        }
+        match key {
+            "fd" => {
+                let fd: i32 = val.parse().map_err(|e| format!("fd {val:?}: {e}"))?;
+                if fd < 3 {
+                    return Err(format!("fd {fd} is a standard stream, not a tap"));
+                }
+                source = Some(TapSource::Fd(fd));
+            }
+            "tap" => {
+                if !valid_tap_name(val) {
+                    return Err(format!("tap name {val:?} is not a valid interface name"));
+                }
+                source = Some(TapSource::Name(val.to_string()));
+            }
+            "mac" => mac = Some(parse_mac(val)?),
+            _ => {
+                let m: u16 = val.parse().map_err(|e| format!("mtu {val:?}: {e}"))?;
+                if m < MIN_MTU {
+                    return Err(format!("mtu {m} is below {MIN_MTU}"));
+                }
+                mtu = Some(m);
+            }
+        }
+    }
+    Ok(NetConfig {
+        source: source.ok_or("expected fd=N or tap=NAME")?,
+        mac: mac.ok_or("expected mac=aa:bb:cc:dd:ee:ff")?,
+        mtu,
+    })
+}
+
+/// Six `:`-separated hex octets, unicast and not all zero.
+fn parse_mac(value: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("mac {value:?}: expected six hex octets like 02:00:00:00:00:01");
+    let mut mac = [0u8; 6];
+    let mut parts = value.split(':');
+    for octet in &mut mac {
+        let p = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+        *octet = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    if mac[0] & 1 != 0 || mac == [0; 6] {
+        return Err(format!("mac {value:?} is multicast or all zero"));
+    }
+    Ok(mac)
+}
+
+/// At most [`MAX_NICS`], each fd, tap name and MAC once.
+fn check_nics(nics: &[NetConfig]) -> Result<(), String> {
+    if nics.len() > MAX_NICS {
+        return Err(format!("{} NICs given, at most {MAX_NICS}", nics.len()));
+    }
+    for (i, a) in nics.iter().enumerate() {
+        for b in &nics[..i] {
+            if a.source == b.source {
+                return Err(format!("{:?} is used by two NICs", a.source));
+            }
+            if a.mac == b.mac {
+                return Err("two NICs have the same mac".into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses the arguments after the program name. `--help` and `--version`
 /// come back as errors of kind `DisplayHelp`/`DisplayVersion`;
 /// `clap::Error::exit` prints them (exit 0) or a usage error (exit 2).
@@ -123,6 +220,8 @@ where
 {
     let argv = std::iter::once(OsString::from("hull-vmm")).chain(args.into_iter().map(Into::into));
     let cli = Cli::try_parse_from(argv)?;
+    check_nics(&cli.net)
+        .map_err(|e| Cli::command().error(ErrorKind::ValueValidation, format!("--net: {e}")))?;
     Ok(Args {
         config: VmConfig {
             kernel: cli.kernel,
@@ -135,6 +234,7 @@ where
             rng: cli.rng,
             vsock: cli.vsock,
             fs: cli.fs,
+            net: cli.net,
             inject_device_fault: cli.inject_device_fault,
         },
         timings: cli.timings,
@@ -220,6 +320,79 @@ mod tests {
         assert_eq!(kind("--version"), ErrorKind::DisplayVersion);
         assert_eq!(kind("-V"), ErrorKind::DisplayVersion);
         assert_eq!(parse(args("--kernel")).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn nics_are_repeatable_and_validated() {
+        let config = parse(args(
+            "--kernel k --net fd=5,mac=02:00:00:00:00:01 \
+             --net=mtu=9000,tap=hull0,mac=02:AB:cd:00:00:02",
+        ))
+        .unwrap()
+        .config;
+        assert_eq!(config.net.len(), 2);
+        assert_eq!(config.net[0].source, TapSource::Fd(5));
+        assert_eq!(config.net[0].mac, [2, 0, 0, 0, 0, 1]);
+        assert_eq!((config.net[0].mtu, config.net[0].mtu()), (None, 1500));
+        assert_eq!(config.net[1].source, TapSource::Name("hull0".into()));
+        assert_eq!(config.net[1].mac, [2, 0xab, 0xcd, 0, 0, 2]);
+        assert_eq!(config.net[1].mtu, Some(9000));
+        let mac = "mac=02:00:00:00:00:01";
+        for bad in [
+            "fd=5".to_string(),
+            mac.to_string(),
+            format!("fd=5,tap=x,{mac}"),
+            format!("fd=2,{mac}"),
+            format!("fd=x,{mac}"),
+            format!("fd=5,{mac},{mac}"),
+            format!("tap=,{mac}"),
+            format!("tap=a/b,{mac}"),
+            format!("tap=sixteen-chars-xx,{mac}"),
+            format!("fd=5,{mac},mtu=67"),
+            format!("fd=5,{mac},mtu=65536"),
+            format!("fd=5,{mac},speed=10"),
+            format!("fd=5,{mac},mtu"),
+            "fd=5,mac=01:00:00:00:00:01".to_string(),
+            "fd=5,mac=00:00:00:00:00:00".to_string(),
+            "fd=5,mac=02:00:00:00:00".to_string(),
+            "fd=5,mac=02:00:00:00:00:01:02".to_string(),
+            "fd=5,mac=02:00:00:00:00:zz".to_string(),
+            "fd=5,mac=2:00:00:00:00:001".to_string(),
+        ] {
+            let e = parse(args(&format!("--kernel k --net {bad}"))).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{bad}");
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+        assert_eq!(
+            kind("--kernel k --net fd=5,mac=02:00:00:00:00:01 --net fd=5,mac=02:00:00:00:00:02"),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind("--kernel k --net fd=5,mac=02:00:00:00:00:01 --net fd=6,mac=02:00:00:00:00:01"),
+            ErrorKind::ValueValidation
+        );
+        let many: String = (0..17)
+            .map(|i| format!(" --net fd={},mac=02:00:00:00:00:{i:02x}", i + 3))
+            .collect();
+        let e = parse(args(&format!("--kernel k{many}"))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("at most 16"), "{e}");
+        let sixteen: String = (0..16)
+            .map(|i| format!(" --net fd={},mac=02:00:00:00:00:{i:02x}", i + 3))
+            .collect();
+        assert_eq!(
+            parse(args(&format!("--kernel k{sixteen}")))
+                .unwrap()
+                .config
+                .net
+                .len(),
+            16
+        );
+        let help = parse(args("--help")).unwrap_err().to_string();
+        assert!(
+            help.contains("--net <fd=N|tap=NAME,mac=MAC[,mtu=MTU]>"),
+            "{help}"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::devices::legacy::{I8042_PORT, SERIAL_IRQ, SERIAL_PORT};
 use crate::devices::virtio::{
     fs::{Fs, FsConfig},
     mmio::MmioTransport,
+    net::{Net, NetConfig},
     rng::Rng,
     vsock::Vsock,
     Interrupt, VirtioDevice,
@@ -74,7 +75,11 @@ pub struct VmConfig {
     pub vsock: Option<(u64, PathBuf)>,
     /// virtio-fs shares, one device each.
     pub fs: Vec<FsConfig>,
-    /// Test only: the device (`virtio-fs:TAG` or `virtio-vsock`) whose
+    /// virtio-net NICs, one device each, after every other device (so the
+    /// guest names them eth0, eth1, ... in this order).
+    pub net: Vec<NetConfig>,
+    /// Test only: the device (`virtio-fs:TAG`, `virtio-vsock` or
+    /// `virtio-net:INDEX`) whose
     /// thread fails on its first queue notification.
     pub inject_device_fault: Option<String>,
 }
@@ -92,6 +97,7 @@ impl Default for VmConfig {
             rng: false,
             vsock: None,
             fs: Vec::new(),
+            net: Vec::new(),
             inject_device_fault: None,
         }
     }
@@ -282,6 +288,12 @@ impl Vm {
                 .map_err(|e| VmError::Virtio(e.to_string()))?
                 .with_failures(failures(format!("virtio-fs:{}", share.tag)));
             devices.push(Arc::new(Mutex::new(fs)));
+        }
+        for (index, nic) in config.net.iter().enumerate() {
+            let net = Net::new(nic.clone())
+                .map_err(|e| VmError::Virtio(format!("nic {index}: {e}")))?
+                .with_failures(failures(format!("virtio-net:{index}")));
+            devices.push(Arc::new(Mutex::new(net)));
         }
         let device_args = attach_virtio(&vm, &mem, &mut mmio_bus, devices)?;
 
