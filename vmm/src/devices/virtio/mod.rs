@@ -14,6 +14,7 @@
 
 pub mod fs;
 pub mod mmio;
+pub mod notify;
 pub mod rng;
 pub mod thread;
 pub mod vsock;
