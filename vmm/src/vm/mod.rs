@@ -29,8 +29,9 @@ use crate::devices::legacy::{event_port::EventPort, i8042::I8042};
 use crate::devices::legacy::{I8042_PORT, SERIAL_IRQ, SERIAL_PORT};
 use crate::devices::virtio::{
     fs::{Fs, FsConfig},
-    mmio::MmioTransport,
+    mmio::{MmioTransport, QUEUE_NOTIFY_OFFSET},
     net::{Net, NetConfig},
+    notify::{IoEventRegistry, KvmIoEvents, NotifyBinding},
     rng::Rng,
     vsock::Vsock,
     Interrupt, VirtioDevice,
@@ -174,7 +175,8 @@ pub enum VmError {
 pub struct Vm {
     config: VmConfig,
     /// Kept alive for as long as the VM runs: KVM holds its fd and mappings.
-    _kvm_vm: VmFd,
+    /// Device threads hold it weakly, to unregister their ioeventfds.
+    _kvm_vm: Arc<VmFd>,
     _mem: GuestMemoryMmap,
     vcpus: Vec<Vcpu>,
     serial: Arc<Mutex<SerialConsole>>,
@@ -216,7 +218,7 @@ impl Vm {
         if api != 12 {
             return Err(VmError::ApiVersion(api));
         }
-        let vm = kvm.create_vm().map_err(VmError::CreateVm)?;
+        let vm = Arc::new(kvm.create_vm().map_err(VmError::CreateVm)?);
         let (mem, _memfd) = memory::create(config.mem_mib)?;
         for (slot, region) in mem.iter().enumerate() {
             let slot = slot as u32;
@@ -394,14 +396,16 @@ pub fn compose_cmdline(base: &str, device_args: &[String]) -> String {
 }
 
 /// Puts each virtio device behind a virtio-mmio window with its own IRQ
-/// (an irqfd), and returns the `virtio_mmio.device=` arguments declaring them.
+/// (an irqfd) and its `QueueNotify` offered for an ioeventfd, and returns
+/// the `virtio_mmio.device=` arguments declaring them.
 fn attach_virtio(
-    vm: &VmFd,
+    vm: &Arc<VmFd>,
     mem: &GuestMemoryMmap,
     mmio_bus: &mut Bus,
     devices: Vec<Arc<Mutex<dyn VirtioDevice>>>,
 ) -> Result<Vec<String>, VmError> {
     let mut args = Vec::new();
+    let ioevents: Arc<dyn IoEventRegistry> = Arc::new(KvmIoEvents::new(vm));
     for (i, device) in devices.into_iter().enumerate() {
         let gsi = layout::VIRTIO_IRQ_BASE + i as u32;
         if gsi > layout::IRQ_MAX {
@@ -412,7 +416,11 @@ fn attach_virtio(
         vm.register_irqfd(interrupt.eventfd(), gsi)
             .map_err(|source| VmError::Irqfd { gsi, source })?;
         let transport = MmioTransport::new(mem.clone(), device, interrupt)
-            .map_err(|e| VmError::Virtio(e.to_string()))?;
+            .map_err(|e| VmError::Virtio(e.to_string()))?
+            .with_notify_binding(NotifyBinding::new(
+                Arc::clone(&ioevents),
+                base + QUEUE_NOTIFY_OFFSET,
+            ));
         mmio_bus.insert(
             Arc::new(Mutex::new(transport)),
             base,

@@ -13,6 +13,12 @@
 //! feature the device did not offer or did not accept `VIRTIO_F_VERSION_1`.
 //! Queues are configured between FEATURES_OK and DRIVER_OK, and DRIVER_OK
 //! activates the device (once). Writing 0 to `Status` resets the transport.
+//!
+//! A transport given a [`NotifyBinding`] (see [`super::notify`]) lets the
+//! device thread started by the activation take its `QueueNotify` writes
+//! through a KVM ioeventfd; while one is registered the transport forwards
+//! nothing itself. Otherwise it calls the device's `queue_notify` on the
+//! vCPU thread that wrote the register.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -20,6 +26,7 @@ use virtio_bindings::virtio_mmio as bindings;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 
+use super::notify::{self, NotifyBinding};
 use super::{
     ActivateError, Interrupt, VirtioDevice, FEATURE_RING_EVENT_IDX, FEATURE_VERSION_1,
     STATUS_ACKNOWLEDGE, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FAILED,
@@ -35,6 +42,9 @@ pub const MAGIC_VALUE: u32 = 0x7472_6976;
 pub const VERSION: u32 = 2;
 /// `VendorID`: "HULL" in little endian.
 pub const VENDOR_ID: u32 = 0x4c4c_5548;
+/// Offset of `QueueNotify` in the register window (the ioeventfd address
+/// is the window's base plus this).
+pub const QUEUE_NOTIFY_OFFSET: u64 = reg::QUEUE_NOTIFY;
 
 /// Register offsets.
 mod reg {
@@ -113,6 +123,8 @@ pub struct MmioTransport {
     /// it is still running, so it must not be set up again.
     stuck: bool,
     bad_accesses: u64,
+    /// Where the device's thread may take `QueueNotify` from KVM.
+    notify: Option<Arc<NotifyBinding>>,
 }
 
 impl MmioTransport {
@@ -143,7 +155,23 @@ impl MmioTransport {
             activated: false,
             stuck: false,
             bad_accesses: 0,
+            notify: None,
         })
+    }
+
+    /// Offers `binding` (this window's `QueueNotify` address) to the device
+    /// thread each activation starts.
+    pub fn with_notify_binding(mut self, binding: Arc<NotifyBinding>) -> Self {
+        self.notify = Some(binding);
+        self
+    }
+
+    /// Whether a `QueueNotify` write reaching the transport is forwarded to
+    /// the device (false while KVM delivers them to the device thread).
+    pub fn forwards_notify(&self) -> bool {
+        self.notify
+            .as_ref()
+            .is_none_or(|b| b.route().transport_forwards())
     }
 
     /// The device model, for the VMM to drive (e.g. from an event loop).
@@ -296,7 +324,8 @@ impl MmioTransport {
 
     fn write_queue_notify(&mut self, value: u32) {
         let valid_queue = usize::try_from(value).is_ok_and(|index| index < self.queues.len());
-        if self.activated && self.status & STATUS_DRIVER_OK != 0 && valid_queue {
+        let active = self.activated && self.status & STATUS_DRIVER_OK != 0;
+        if active && valid_queue && self.forwards_notify() {
             lock(&self.device).queue_notify(value);
         }
     }
@@ -376,7 +405,10 @@ impl MmioTransport {
             queues.push(copy);
         }
         let interrupt = Arc::clone(&self.interrupt);
-        lock(&self.device).activate(self.mem.clone(), interrupt, queues)
+        let mut device = lock(&self.device);
+        notify::with_binding(self.notify.clone(), || {
+            device.activate(self.mem.clone(), interrupt, queues)
+        })
     }
 
     fn mark_needs_reset(&mut self) {
@@ -462,9 +494,14 @@ fn lock(device: &Mutex<dyn VirtioDevice>) -> MutexGuard<'_, dyn VirtioDevice + '
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::devices::virtio::notify::tests::MockRegistry;
+    use crate::devices::virtio::thread::DeviceThread;
     use crate::devices::virtio::{INTERRUPT_CONFIG, INTERRUPT_VRING, TYPE_VSOCK};
+    use crate::event::DeviceFailures;
+    use std::os::fd::AsRawFd;
     use virtio_queue::mock::MockSplitQueue;
     use vm_memory::GuestAddress;
+    use vmm_sys_util::eventfd::EventFd;
 
     const FEATURE_A: u64 = 1 << 3;
     const FEATURE_B: u64 = 1 << 40;
@@ -483,6 +520,9 @@ mod tests {
         resets: usize,
         can_reset: bool,
         fail_activate: bool,
+        /// Runs a device thread while active, like vsock and fs.
+        threaded: bool,
+        thread: Option<DeviceThread<()>>,
     }
 
     impl VirtioDevice for Dummy {
@@ -520,6 +560,12 @@ mod tests {
             }
             self.activations += 1;
             self.queues = queues;
+            if self.threaded {
+                let thread = DeviceThread::spawn("dummy", DeviceFailures::default(), |_, stop| {
+                    Ok(move || wait_readable(&stop))
+                })?;
+                self.thread = Some(thread);
+            }
             Ok(())
         }
         fn queue_notify(&mut self, queue_index: u32) {
@@ -529,9 +575,23 @@ mod tests {
             self.resets += 1;
             if self.can_reset {
                 self.queues.clear();
+                if let Some(thread) = self.thread.take() {
+                    thread.stop();
+                }
             }
             self.can_reset
         }
+    }
+
+    fn wait_readable(fd: &EventFd) -> std::io::Result<()> {
+        let mut pollfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pollfd, 1, -1) };
+        Ok(())
     }
 
     fn config_range(offset: u64, len: usize) -> Option<std::ops::Range<usize>> {
@@ -936,6 +996,67 @@ mod tests {
             wr(&mut t, reg::QUEUE_NOTIFY, index);
         }
         assert_eq!(dev.lock().unwrap().notified, [1, 0]);
+    }
+
+    const NOTIFY_ADDR: u64 = 0xd000_0000 + QUEUE_NOTIFY_OFFSET;
+
+    fn notify_transport(threaded: bool) -> (MmioTransport, Arc<Mutex<Dummy>>, Arc<MockRegistry>) {
+        let (t, dev) = transport();
+        dev.lock().unwrap().threaded = threaded;
+        let mock = Arc::new(MockRegistry::default());
+        let t = t.with_notify_binding(NotifyBinding::new(mock.clone(), NOTIFY_ADDR));
+        (t, dev, mock)
+    }
+
+    #[test]
+    fn a_device_thread_takes_queue_notify_through_the_ioeventfd() {
+        let (mut t, dev, mock) = notify_transport(true);
+        assert!(t.forwards_notify());
+        bring_up(&mut t);
+        assert_eq!(mock.log(), [("register", NOTIFY_ADDR)]);
+        assert!(!t.forwards_notify());
+        // A write that still reaches the transport is not forwarded.
+        wr(&mut t, reg::QUEUE_NOTIFY, 0);
+        assert!(dev.lock().unwrap().notified.is_empty());
+
+        // Reset stops the thread, which unregisters; the next activation
+        // registers again.
+        wr(&mut t, reg::STATUS, 0);
+        assert_eq!(
+            mock.log(),
+            [("register", NOTIFY_ADDR), ("unregister", NOTIFY_ADDR)]
+        );
+        assert!(t.forwards_notify());
+        bring_up(&mut t);
+        assert_eq!(mock.log().len(), 3);
+        assert!(!t.forwards_notify());
+    }
+
+    #[test]
+    fn a_device_without_a_thread_keeps_the_synchronous_path() {
+        let (mut t, dev, mock) = notify_transport(false);
+        bring_up(&mut t);
+        assert!(mock.log().is_empty());
+        assert!(t.forwards_notify());
+        wr(&mut t, reg::QUEUE_NOTIFY, 1);
+        assert_eq!(dev.lock().unwrap().notified, [1]);
+    }
+
+    #[test]
+    fn a_failed_registration_falls_back_to_forwarding() {
+        let (t, dev) = transport();
+        dev.lock().unwrap().threaded = true;
+        let mock = Arc::new(MockRegistry {
+            fail: true,
+            ..Default::default()
+        });
+        let mut t = t.with_notify_binding(NotifyBinding::new(mock.clone(), NOTIFY_ADDR));
+        bring_up(&mut t);
+        assert!(t.is_activated());
+        assert!(t.forwards_notify());
+        wr(&mut t, reg::QUEUE_NOTIFY, 0);
+        assert_eq!(dev.lock().unwrap().notified, [0]);
+        wr(&mut t, reg::STATUS, 0);
     }
 
     fn bring_up_from_setup(t: &mut MmioTransport) {

@@ -15,6 +15,7 @@
 pub mod fs;
 pub mod mmio;
 pub mod net;
+pub mod notify;
 pub mod rng;
 pub mod thread;
 pub mod vsock;

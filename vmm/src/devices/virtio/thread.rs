@@ -1,6 +1,11 @@
 //! The worker thread of a device that runs its queues off the vCPU threads:
 //! woken by a kick eventfd on QueueNotify, ended by a stop eventfd.
 //!
+//! A thread spawned inside a transport's activation claims the transport's
+//! [`NotifyBinding`](super::notify::NotifyBinding) and registers its kick
+//! eventfd as a KVM ioeventfd on `QueueNotify`, so guest kicks reach it
+//! without a vCPU exit; stopping (or dropping) the thread unregisters it.
+//!
 //! A worker that returns an error or panics is reported through its
 //! [`DeviceFailures`] (to the VM, which then ends with
 //! `VmError::DeviceFailed` and a `device_failed` control event) instead of
@@ -17,11 +22,14 @@ use std::thread::JoinHandle;
 
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
+use super::notify::{self, Registration};
 use super::ActivateError;
 use crate::event::DeviceFailures;
 
 /// A running device thread.
 pub struct DeviceThread<T> {
+    /// Dropped first on stop: the guest's kicks go back to the transport.
+    registration: Option<Registration>,
     kick: Arc<EventFd>,
     stop: Arc<EventFd>,
     thread: JoinHandle<Option<T>>,
@@ -30,7 +38,9 @@ pub struct DeviceThread<T> {
 impl<T: Send + 'static> DeviceThread<T> {
     /// Makes the kick and stop events, hands them to `build` (which makes
     /// the worker's body) and starts it on a thread named after the device
-    /// (`name` when `failures` names none).
+    /// (`name` when `failures` names none). If a transport's notify binding
+    /// is current (see [`notify::with_binding`]), the kick eventfd is
+    /// registered for it; if that fails the transport keeps forwarding.
     pub fn spawn<F, B>(
         name: &str,
         failures: DeviceFailures,
@@ -68,7 +78,18 @@ impl<T: Send + 'static> DeviceThread<T> {
                     }
                 }
             })?;
-        Ok(Self { kick, stop, thread })
+        let registration = notify::claim().and_then(|binding| binding.register(&kick).ok());
+        Ok(Self {
+            registration,
+            kick,
+            stop,
+            thread,
+        })
+    }
+
+    /// Whether guest kicks reach the worker through a KVM ioeventfd.
+    pub fn has_ioeventfd(&self) -> bool {
+        self.registration.is_some()
     }
 
     /// Wakes the worker (a queue was notified).
@@ -78,7 +99,8 @@ impl<T: Send + 'static> DeviceThread<T> {
 
     /// Stops the worker and returns what it returned (`None` if it could not
     /// be woken, as joining would then hang, or it failed).
-    pub fn stop(self) -> Option<T> {
+    pub fn stop(mut self) -> Option<T> {
+        drop(self.registration.take());
         self.stop.write(1).ok()?;
         self.thread.join().ok().flatten()
     }
@@ -194,5 +216,64 @@ mod tests {
         let (_, error) = failed(&rx);
         assert!(error.starts_with("injected fault"), "{error}");
         t.stop();
+    }
+
+    #[test]
+    fn a_thread_spawned_in_an_activation_gets_the_ioeventfd_until_stopped() {
+        use crate::devices::virtio::notify::tests::MockRegistry;
+        use crate::devices::virtio::notify::{with_binding, NotifyBinding, NotifyRoute};
+
+        let mock = Arc::new(MockRegistry::default());
+        let binding = NotifyBinding::new(mock.clone(), 0xd000_0050);
+        let t = with_binding(Some(Arc::clone(&binding)), || {
+            DeviceThread::spawn("t", DeviceFailures::default(), |kick, _| {
+                Ok(move || {
+                    let mut fd = libc::pollfd {
+                        fd: kick.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd.
+                    unsafe { libc::poll(&mut fd, 1, -1) };
+                    kick.read()
+                })
+            })
+        })
+        .unwrap();
+        assert!(t.has_ioeventfd());
+        assert_eq!(binding.route(), NotifyRoute::IoEventFd);
+        // KVM, not the vCPU thread, wakes the worker.
+        assert!(mock.guest_write(0xd000_0050));
+        assert_eq!(t.stop(), Some(1));
+        assert_eq!(binding.route(), NotifyRoute::Transport);
+        assert_eq!(
+            mock.log(),
+            [("register", 0xd000_0050), ("unregister", 0xd000_0050)]
+        );
+    }
+
+    #[test]
+    fn a_thread_outside_an_activation_or_with_a_failing_registry_has_no_ioeventfd() {
+        use crate::devices::virtio::notify::tests::MockRegistry;
+        use crate::devices::virtio::notify::{with_binding, NotifyBinding, NotifyRoute};
+
+        let t = DeviceThread::<()>::spawn("t", DeviceFailures::default(), |_, _| Ok(|| Ok(())))
+            .unwrap();
+        assert!(!t.has_ioeventfd());
+        t.stop();
+
+        let mock = Arc::new(MockRegistry {
+            fail: true,
+            ..Default::default()
+        });
+        let binding = NotifyBinding::new(mock.clone(), 0x50);
+        let t = with_binding(Some(Arc::clone(&binding)), || {
+            DeviceThread::<()>::spawn("t", DeviceFailures::default(), |_, _| Ok(|| Ok(())))
+        })
+        .unwrap();
+        assert!(!t.has_ioeventfd());
+        assert_eq!(binding.route(), NotifyRoute::Transport);
+        t.stop();
+        assert_eq!(mock.log(), [("register", 0x50)]);
     }
 }
