@@ -11,8 +11,9 @@ use netlink_packet_route::address::{
 use netlink_packet_route::route::{
     RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::AddressFamily;
 
+use super::message::Message;
 use super::netlink::{Netlink, NetlinkError};
 
 fn family(address: IpAddr) -> AddressFamily {
@@ -62,7 +63,7 @@ pub fn address_message(index: u32, cidr: &IpCidr) -> AddressMessage {
 }
 
 pub fn add_address(netlink: &mut Netlink, index: u32, cidr: &IpCidr) -> Result<(), NetlinkError> {
-    let message = RouteNetlinkMessage::NewAddress(address_message(index, cidr));
+    let message = Message::NewAddress(address_message(index, cidr));
     netlink.request(message, NLM_F_CREATE | NLM_F_REPLACE)
 }
 
@@ -116,7 +117,7 @@ pub fn route_message(index: u32, route: &Route) -> RouteMessage {
 }
 
 pub fn add_route(netlink: &mut Netlink, index: u32, route: &Route) -> Result<(), NetlinkError> {
-    let message = RouteNetlinkMessage::NewRoute(route_message(index, route));
+    let message = Message::NewRoute(route_message(index, route));
     netlink.request(message, NLM_F_CREATE | NLM_F_REPLACE)
 }
 

@@ -2,8 +2,8 @@
 //! error names the step that failed.
 
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
 
+use super::message::Message;
 use super::netlink::{Netlink, NetlinkError};
 
 /// One link as the kernel lists it.
@@ -18,35 +18,13 @@ pub struct Link {
     pub mtu: Option<u32>,
 }
 
-impl Link {
-    fn from_message(message: LinkMessage) -> Self {
-        let mut link = Link {
-            index: message.header.index,
-            name: String::new(),
-            mac: None,
-            loopback: message.header.flags.contains(LinkFlags::Loopback),
-            up: message.header.flags.contains(LinkFlags::Up),
-            mtu: None,
-        };
-        for attribute in message.attributes {
-            match attribute {
-                LinkAttribute::IfName(name) => link.name = name,
-                LinkAttribute::Address(bytes) => link.mac = bytes.try_into().ok(),
-                LinkAttribute::Mtu(mtu) => link.mtu = Some(mtu),
-                _ => {}
-            }
-        }
-        link
-    }
-}
-
 /// Every link of the namespace.
 pub fn list(netlink: &mut Netlink) -> Result<Vec<Link>, NetlinkError> {
-    let replies = netlink.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+    let replies = netlink.dump(Message::GetLink(LinkMessage::default()))?;
     Ok(replies
         .into_iter()
         .filter_map(|reply| match reply {
-            RouteNetlinkMessage::NewLink(message) => Some(Link::from_message(message)),
+            Message::Link(link) => Some(link),
             _ => None,
         })
         .collect())
@@ -60,7 +38,7 @@ fn set(
     let mut message = LinkMessage::default();
     message.header.index = index;
     edit(&mut message);
-    netlink.request(RouteNetlinkMessage::SetLink(message), 0)
+    netlink.request(Message::SetLink(message), 0)
 }
 
 /// Sets the link administratively up or down.

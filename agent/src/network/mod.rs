@@ -8,6 +8,7 @@
 
 mod address;
 mod link;
+mod message;
 mod netlink;
 #[cfg(test)]
 mod tests;

@@ -7,15 +7,17 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkMessage, NetlinkPayload, NlaBuffer, NlasIterator, NLM_F_ACK, NLM_F_DUMP,
-    NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlaBuffer, NlasIterator,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
-use netlink_packet_route::RouteNetlinkMessage;
+
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
+
+use super::message::Message;
 
 /// One datagram from the kernel: a dump fills at most 32 KiB per datagram.
 pub const RECV_BUF_BYTES: usize = 64 * 1024;
@@ -103,21 +105,14 @@ impl Netlink {
     }
 
     /// Sends `message` and waits for the kernel's acknowledgement.
-    pub fn request(
-        &mut self,
-        message: RouteNetlinkMessage,
-        flags: u16,
-    ) -> Result<(), NetlinkError> {
+    pub fn request(&mut self, message: Message, flags: u16) -> Result<(), NetlinkError> {
         let sequence = self.send(message, flags | NLM_F_ACK)?;
         self.receive(sequence, &mut |_, _| Err(unexpected()))
             .map(|_| ())
     }
 
     /// Sends a dump request and collects the answer's messages.
-    pub fn dump(
-        &mut self,
-        message: RouteNetlinkMessage,
-    ) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+    pub fn dump(&mut self, message: Message) -> Result<Vec<Message>, NetlinkError> {
         for _ in 0..DUMP_ATTEMPTS {
             let sequence = self.send(message.clone(), NLM_F_DUMP)?;
             let mut out = Vec::new();
@@ -137,9 +132,12 @@ impl Netlink {
         Err(NetlinkError::DumpInterrupted)
     }
 
-    fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> Result<u32, NetlinkError> {
+    fn send(&mut self, message: Message, flags: u16) -> Result<u32, NetlinkError> {
         self.sequence = self.sequence.wrapping_add(1).max(1);
-        let mut packet = NetlinkMessage::from(message);
+        let mut packet = NetlinkMessage::new(
+            NetlinkHeader::default(),
+            NetlinkPayload::InnerMessage(message),
+        );
         packet.header.flags = NLM_F_REQUEST | flags;
         packet.header.sequence_number = self.sequence;
         packet.finalize();
@@ -154,7 +152,7 @@ impl Netlink {
     fn receive(
         &mut self,
         sequence: u32,
-        each: &mut dyn FnMut(u16, RouteNetlinkMessage) -> Result<(), NetlinkError>,
+        each: &mut dyn FnMut(u16, Message) -> Result<(), NetlinkError>,
     ) -> Result<(), NetlinkError> {
         loop {
             // MSG_TRUNC: the datagram's real length, so a cut one is noticed.
@@ -172,7 +170,7 @@ impl Netlink {
                     .map_err(|e| NetlinkError::Decode(e.to_string()))?
                     .length() as usize;
                 offset += size.next_multiple_of(4).max(NLMSG_HEADER_BYTES);
-                let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
+                let message = NetlinkMessage::<Message>::deserialize(bytes)
                     .map_err(|e| NetlinkError::Decode(e.to_string()))?;
                 if message.header.sequence_number != sequence {
                     continue; // a stale answer to an earlier, failed request

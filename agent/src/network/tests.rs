@@ -14,10 +14,11 @@ use netlink_packet_route::link::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::AddressFamily;
 use nix::sched::{unshare, CloneFlags};
 
 use super::link::{self, Link};
+use super::message::Message;
 use super::netlink::Netlink;
 use super::*;
 
@@ -52,10 +53,7 @@ fn add_veth(name: &str, mac: &str, peer: &str) {
     ];
     let mut netlink = Netlink::open().unwrap();
     netlink
-        .request(
-            RouteNetlinkMessage::NewLink(message),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
+        .request(Message::NewLink(message), NLM_F_CREATE | NLM_F_EXCL)
         .unwrap();
 }
 
@@ -75,11 +73,11 @@ fn link_named(name: &str) -> Link {
 fn addresses() -> Vec<(u32, IpAddr, u8, AddressFlags)> {
     let replies = Netlink::open()
         .unwrap()
-        .dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))
+        .dump(Message::GetAddress(AddressMessage::default()))
         .unwrap();
     let mut out = Vec::new();
     for reply in replies {
-        let RouteNetlinkMessage::NewAddress(m) = reply else {
+        let Message::NewAddress(m) = reply else {
             continue;
         };
         let address = m.attributes.iter().find_map(|a| match a {
@@ -103,14 +101,12 @@ fn routes(family: AddressFamily) -> Vec<RouteMessage> {
     request.header.address_family = family;
     let replies = Netlink::open()
         .unwrap()
-        .dump(RouteNetlinkMessage::GetRoute(request))
+        .dump(Message::GetRoute(request))
         .unwrap();
     replies
         .into_iter()
         .filter_map(|reply| match reply {
-            RouteNetlinkMessage::NewRoute(m) if m.header.table == RouteHeader::RT_TABLE_MAIN => {
-                Some(m)
-            }
+            Message::NewRoute(m) if m.header.table == RouteHeader::RT_TABLE_MAIN => Some(m),
             _ => None,
         })
         .collect()
