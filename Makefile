@@ -2,6 +2,7 @@
 #   make install   build everything and install it under $(PREFIX)
 #   make test      lint, unit tests, then end-to-end tests booting real microVMs
 #   make bench-boot  boot benchmark: hull-vmm vs QEMU microvm, side by side
+#   make bench-net   network benchmark: crun vs QEMU microvm vs hull (iperf3, TCP RR)
 #   make engines   Podman, containerd and Docker driving hull (tests/engines/run)
 #   make rt-validation  OCI runtime-tools validation suite: hull, runc, crun side by side
 
@@ -15,7 +16,7 @@ KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
 DEB_PKGS    := libseccomp-dev build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
 
-.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines rt-validation bench-boot bench-container bench-engines clean
+.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines rt-validation bench-boot bench-container bench-net bench-engines clean
 
 all: build
 
@@ -83,6 +84,9 @@ bench-boot: build
 
 bench-container: build
 	bench/run-container
+
+bench-net: build
+	bench/run-net
 
 clean:
 	$(CARGO) clean

@@ -2,6 +2,7 @@
 //!
 //!   hull-bench boot   [--runs N] [--mem MIB] [--vmm P] [--kernel K] [--initrd I] [--qemu P]
 //!   hull-bench native [--runs N] [--vmm P] [--kernel K] [--initrd I]
+//!   hull-bench netrr  server [--listen A:P] | client --connect A:P [--count N]
 //!
 //! `boot` alternates hull-vmm and `qemu-system-x86_64 -M microvm` booting the
 //! same vmlinux + initramfs with the same command line, and times each from
@@ -11,8 +12,11 @@
 //! outside guest RAM (see measure.rs for how each is counted).
 //! `native` times spawn → first KVM_RUN of hull-vmm on the local /dev/kvm,
 //! which works even where the guest cannot boot.
+//! `netrr` is the TCP request/response latency tool of `make bench-net`
+//! (netrr.rs).
 
 mod measure;
+mod netrr;
 mod report;
 
 use anyhow::{bail, Context, Result};
@@ -44,6 +48,9 @@ fn parse(args: &[String]) -> Result<(String, Options)> {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("netrr") {
+        return netrr::main(&args[1..]);
+    }
     let (mode, o) = parse(&args)?;
     match mode.as_str() {
         "boot" => {
@@ -65,7 +72,7 @@ fn main() -> Result<()> {
                 .collect::<Result<_>>()?;
             report::native(&o, &samples);
         }
-        _ => bail!("usage: hull-bench boot|native [--runs N] [--mem MIB] [--vmm P] [--kernel K] [--initrd I] [--qemu P]"),
+        _ => bail!("usage: hull-bench boot|native|netrr [--runs N] [--mem MIB] [--vmm P] [--kernel K] [--initrd I] [--qemu P]"),
     }
     Ok(())
 }
