@@ -54,6 +54,8 @@ pub enum ContainerError {
     Hook(String),
     #[error(transparent)]
     Cgroup(#[from] cgroups::CgroupError),
+    #[error("cannot clean up the container's network: {0}")]
+    Network(crate::host::net::NetError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -300,11 +302,30 @@ impl Container {
             Err(e) => vec![format!("poststop hooks not run: {e}")],
         };
         let cgroups = cgroups::remove(&stopped.state.hull.cgroups);
+        let network = stopped.remove_network_leftovers();
         // A socket outside the state directory (see vsock_socket_path).
         let _ = std::fs::remove_file(&stopped.state.hull.vsock_socket);
         remove_dir(&stopped.store, &id)?;
         cgroups?;
+        network?;
         Ok(warnings)
+    }
+
+    /// What a killed sandbox left in the engine's network namespace (the
+    /// qdiscs on the interfaces it wired); nothing when the sandbox made
+    /// the namespace (it went with it) or the namespace is gone.
+    fn remove_network_leftovers(&self) -> Result<()> {
+        if self.state.hull.wired_links.is_empty() {
+            return Ok(());
+        }
+        let spec = self.spec()?;
+        match crate::bundle::spec::network_namespace_path(&spec) {
+            Some(netns) if netns.exists() => {
+                crate::host::net::remove_leftovers(netns, &self.state.hull.wired_links)
+                    .map_err(ContainerError::Network)
+            }
+            _ => Ok(()),
+        }
     }
 }
 

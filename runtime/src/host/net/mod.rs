@@ -15,8 +15,10 @@
 //! - [`discover`]: the namespace's interfaces, addresses and routes.
 //! - [`wire`]: taps, qdiscs and filters for them, all or nothing.
 //! - [`Wiring::teardown`]: removes what [`wire`] made.
+//! - [`remove_leftovers`]: what a killed sandbox left (for `delete`).
 
 mod discover;
+mod leftovers;
 mod link;
 mod socket;
 mod tap;
@@ -31,6 +33,7 @@ use std::io;
 use agent_protocol::network::{IpCidr, MacAddr, NetworkError, Route};
 
 pub use discover::discover;
+pub use leftovers::remove_leftovers;
 pub use wire::{wire, WiredTap, Wiring};
 
 /// Prefix of the taps hull makes; [`discover`] leaves such links out.
@@ -76,6 +79,8 @@ pub enum NetError {
     TooManyInterfaces { count: usize, limit: usize },
     #[error("the network found is not one the guest can take: {0}")]
     Invalid(#[from] NetworkError),
+    #[error("{0}")]
+    Enter(String),
     #[error("tap {name}: {what}: {source}")]
     Tap {
         name: String,

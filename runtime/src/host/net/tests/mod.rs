@@ -291,3 +291,26 @@ fn the_configuration_puts_gatewayless_routes_first_and_is_valid() {
     bad.mtu = 0;
     assert!(matches!(wire::config_of(&[bad]), Err(NetError::Invalid(_))));
 }
+
+#[test]
+fn leftovers_of_a_killed_sandbox_are_removed_from_the_namespace() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().unwrap();
+        let (veth0, _) = add_veth(&mut nl, "veth0", "peer0");
+        let found = discover().unwrap();
+        // A sandbox killed with its wiring in place: nothing undone.
+        std::mem::forget(wire(&[find(&found, "veth0").clone()]).unwrap());
+        assert!(has_ingress(&mut nl, veth0));
+        let netns = format!(
+            "/proc/{}/task/{}/ns/net",
+            std::process::id(),
+            nix::unistd::gettid()
+        );
+        let links = ["veth0".to_string(), "gone0".to_string()];
+        super::remove_leftovers(std::path::Path::new(&netns), &links).unwrap();
+        assert!(!has_ingress(&mut nl, veth0));
+        assert!(link::index_of(&mut nl, "hulltap0").is_err());
+        // Twice is no error.
+        super::remove_leftovers(std::path::Path::new(&netns), &links).unwrap();
+    });
+}
