@@ -234,7 +234,8 @@ fn docker_style_the_prestart_hook_adds_the_veth_and_it_is_wired() {
         .as_bytes(),
     );
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let server = serve_once("10.77.62.1:8063", "hello-docker-way");
+    // The hook makes the address: listen on every address before it runs.
+    let server = serve_once("0.0.0.0:8063", "hello-docker-way");
     let mut spec = Spec::new(&[
         "sh",
         "-c",

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use agent_protocol::network::{IpCidr, MacAddr, Route};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
-use netlink_packet_route::link::{LinkAttribute, LinkInfo, LinkLayerType, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
 };
@@ -14,13 +14,15 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use super::socket::Netlink;
 use super::{link, HostInterface, NetError, TAP_PREFIX};
 
-/// Every link of the calling thread's network namespace except `lo` and
-/// hull's own taps, with its global-scope addresses and the main-table
+/// Every link of the calling thread's network namespace except `lo`,
+/// hull's own taps and the kernel's down fallback tunnels (`sit0`,
+/// `tunl0`, `ip6tnl0`… exist in every namespace), with its global-scope addresses and the main-table
 /// routes through it that the kernel did not add itself.
 pub fn discover() -> Result<Vec<HostInterface>, NetError> {
     let mut nl = Netlink::open()?;
     let mut interfaces: Vec<HostInterface> = link::dump(&mut nl)?
         .iter()
+        .filter(|m| !is_down_tunnel(m))
         .filter_map(interface_of)
         .filter(|i| i.name != "lo" && !i.name.starts_with(TAP_PREFIX))
         .collect();
@@ -49,6 +51,13 @@ pub fn discover() -> Result<Vec<HostInterface>, NetError> {
         }
     }
     Ok(interfaces)
+}
+
+/// A link without an Ethernet layer that is down: one of the fallback
+/// tunnel devices the kernel puts in each namespace, not the engine's.
+fn is_down_tunnel(message: &LinkMessage) -> bool {
+    message.header.link_layer_type != LinkLayerType::Ether
+        && !message.header.flags.contains(LinkFlags::Up)
 }
 
 fn interface_of(message: &LinkMessage) -> Option<HostInterface> {

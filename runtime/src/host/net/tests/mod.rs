@@ -198,6 +198,13 @@ fn a_failure_midway_leaves_nothing_and_drop_tears_down() {
 fn a_link_without_an_ethernet_address_is_refused() {
     in_new_netns(|| {
         let _tun = tap::open("l3tun0", TunKind::L3Tun).unwrap();
+        // Down, it is taken for one of the kernel's fallback tunnels
+        // (sit0, tunl0…) and left out; up, it is the engine's and refused.
+        let found = discover().unwrap();
+        assert!(found.iter().all(|i| i.name != "l3tun0"), "{found:?}");
+        let mut nl = Netlink::open().unwrap();
+        let index = link::index_of(&mut nl, "l3tun0").unwrap();
+        link::set_up(&mut nl, index, "l3tun0", None).unwrap();
         let found = discover().unwrap();
         let l3 = find(&found, "l3tun0");
         assert_eq!(l3.mac, None);
@@ -211,7 +218,6 @@ fn a_link_without_an_ethernet_address_is_refused() {
                 .contains("l3tun0 (tun) has no Ethernet address"),
             "{e}"
         );
-        let mut nl = Netlink::open().unwrap();
         assert!(link::index_of(&mut nl, "hulltap0").is_err());
     });
 }
