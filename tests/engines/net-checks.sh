@@ -119,8 +119,13 @@ net_expect_no_leftovers() {
     fail "net: no network namespace left mounted" "$(extra_nsfs "$before" | tr '\n' ' ')"; fi
 }
 
-# net_expect_clean_failure NAME: the last call failed, naming the missing path.
+# net_expect_clean_failure NAME [PATH]: the last call failed, naming PATH
+# (default /nonexistent). The error's line is shown: it tells whether the
+# engine or the runtime refused.
 net_expect_clean_failure() {
-  if [ "$rc" != 0 ] && grep -q /nonexistent <<<"$err$out"; then pass "$1"; else
-    fail "$1" "wanted a failure naming /nonexistent; rc $rc$(_context)"; fi
+  local path="${2:-/nonexistent}"
+  if [ "$rc" != 0 ] && grep -qF -- "$path" <<<"$err$out"; then
+    pass "$1 ($(grep -m1 -F -- "$path" <<<"$err$out" | cut -c1-200))"
+  else
+    fail "$1" "wanted a failure naming $path; rc $rc$(_context)"; fi
 }

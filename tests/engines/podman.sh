@@ -61,8 +61,16 @@ expect "net: rm -f the bridged container" 0
 call "${CLI[@]}" network rm eng-net1
 expect "net: network rm" 0
 if net_faults_wanted; then
+  # Podman itself refuses a missing path; a file that is no namespace reaches
+  # the runtime, whose setns must fail.
   call "${NET_RUN[@]}" --rm --name eng-badns --network ns:/nonexistent "$IMAGE" true
   net_expect_clean_failure "net fault: --network ns:/nonexistent fails, naming the path"
+  # hull must name the file; crun's error does not ("write to sync socket").
+  : >"$TMPD/not-a-netns"
+  want="$TMPD/not-a-netns"
+  [ "$ENGINES_EXPECT_VM" = 1 ] || want="OCI runtime error"
+  call "${NET_RUN[@]}" --rm --name eng-badns --network "ns:$TMPD/not-a-netns" "$IMAGE" true
+  net_expect_clean_failure "net fault: --network ns:FILE (no namespace) fails in the runtime" "$want"
   call "${CLI[@]}" ps -aq --filter name=eng-badns
   expect_exact "net fault: no container left behind" 0 ""
 fi
