@@ -4,7 +4,8 @@
 # never closes the task's stdin at EOF), and a runtime
 # given as io.containerd.runc.v2 with options BinaryName and Root (what a
 # containerd runtime configured with options.BinaryName hands the shim), with
-# ctr task exec, ps, kill and delete.
+# ctr task exec, ps, kill and delete; networking with `ctr run --cni` and the
+# bridge plugin (net-checks.sh).
 ENGINE=containerd
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -78,3 +79,42 @@ kill_and_remove eng-bn "task kill (SIGTERM)"
 call "${RUN[@]}" -d "$ref" eng-kill sleep 1000
 expect "run -d sleep" 0
 kill_and_remove eng-kill "task kill -s SIGKILL" -s SIGKILL
+
+# -- networking: ctr run --cni, a bridge conflist of our own ------------------------
+net_t0=$SECONDS
+# shellcheck source=net-checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/net-checks.sh"
+# ctr loads the first configuration in /etc/cni/net.d (the test host's tmpfs
+# overlay) and runs the plugins of containernetworking-plugins (/usr/lib/cni).
+cni_conf=/etc/cni/net.d/10-hull-test.conflist
+mkdir -p /etc/cni/net.d
+cat >"$cni_conf" <<EOF
+{"cniVersion": "0.4.0", "name": "hull-test", "plugins": [
+  {"type": "bridge", "bridge": "hull-cni0", "isGateway": true, "ipMasq": false,
+   "ipam": {"type": "host-local", "dataDir": "$TMPD/cni-ipam",
+            "ranges": [[{"subnet": "10.99.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}}]}
+EOF
+at_exit "rm -f $cni_conf; ip link del hull-cni0"
+nsfs_before="$(nsfs_mounts)"
+call "${RUN[@]}" --cni -d "$ref" eng-cni sh -c "$(net_web_cmd eng-cni)"
+expect "net: run --cni -d httpd" 0
+call "${C[@]}" task exec --exec-id n1 eng-cni uname -v
+expect_vm "net: the CNI container runs in a guest kernel"
+net_inside "${C[@]}" task exec --exec-id n2 eng-cni
+if grep -Eq '^10\.99\.0\.[0-9]+$' <<<"$NET_INSIDE_IP"; then pass "net: eth0's address is of the conflist's subnet 10.99.0.0/24"; else
+  fail "net: eth0's address is of the conflist's subnet 10.99.0.0/24" "eth0 has '$NET_INSIDE_IP'"; fi
+expect_page "net: test host -> CNI container by TCP" "http://$NET_INSIDE_IP/" "$(net_page eng-cni)"
+kill_and_remove eng-cni "net: task kill -s SIGKILL of the CNI container" -s SIGKILL
+# The kernel frees a dead namespace's veth in the background: a few seconds.
+bridge_empty() { [ -z "$(ip -o link show master hull-cni0 2>&1)" ]; }
+if poll 60 bridge_empty; then pass "net: no interface left on the CNI bridge"; else
+  fail "net: no interface left on the CNI bridge" "$(ip -o link show master hull-cni0 2>&1 | tr '\n' ' ')"; fi
+if net_faults_wanted; then
+  call "${RUN[@]}" --rm --with-ns network:/nonexistent "$ref" eng-badns true
+  net_expect_clean_failure "net fault: --with-ns network:/nonexistent fails, naming the path"
+  call "${C[@]}" containers ls -q
+  if ! grep -qx eng-badns <<<"$out"; then pass "net fault: no container left behind"; else
+    fail "net fault: no container left behind" "containers: $(tr '\n' ' ' <<<"$out")"; fi
+fi
+net_expect_no_leftovers "$nsfs_before"
+echo "$ENGINE: networking checks took $((SECONDS - net_t0)) s"

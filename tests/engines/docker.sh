@@ -2,7 +2,8 @@
 # dockerd (over a containerd of our own) with the runtime under test
 # registered in daemon.json "runtimes" as "hull": docker run --rm --runtime
 # hull (exit statuses, output, stdin), -it, exec (-i, -it, exit status),
-# logs, stop (SIGTERM reaches the workload), kill.
+# logs, stop (SIGTERM reaches the workload), kill; networking on the default
+# bridge (iptables, the userland proxy for -p): net-checks.sh.
 ENGINE=docker
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,9 +21,7 @@ cat >"$d/daemon.json" <<EOF
   "exec-root": "$d/exec",
   "pidfile": "$d/docker.pid",
   "containerd": "$CONTAINERD_SOCK",
-  "iptables": false,
   "ip6tables": false,
-  "bridge": "none",
   "runtimes": {"hull": {"path": "$RUNTIME"}}
 }
 EOF
@@ -33,7 +32,7 @@ if ! poll 180 "${D[@]}" version; then
   fail "dockerd starts" "docker version did not answer in 180 s"
   exit 1
 fi
-at_exit "${D[*]} rm -f eng-stop eng-kill"
+at_exit "${D[*]} rm -f eng-stop eng-kill eng-web"
 call "${D[@]}" load -i "$IMAGE_ARCHIVE"
 expect "load" 0
 CLI=("${D[@]}")
@@ -60,3 +59,15 @@ else
 fi
 check_stop
 check_kill
+
+# -- networking: the default bridge, iptables, -p through docker-proxy ------------
+net_t0=$SECONDS
+# shellcheck source=net-checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/net-checks.sh"
+NET_RUN=("${D[@]}" run --runtime hull)
+nsfs_before="$(nsfs_mounts)"
+net_check_bridge 8081
+call "${D[@]}" rm -f eng-web
+expect "net: rm -f the bridged container" 0
+net_expect_no_leftovers "$nsfs_before"
+echo "$ENGINE: networking checks took $((SECONDS - net_t0)) s"

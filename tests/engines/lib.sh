@@ -225,6 +225,7 @@ events_logger = "file"
 events_logfile_path = "$d/events.log"
 tmp_dir = "$d/tmp"
 [network]
+network_backend = "netavark"
 network_config_dir = "$d/networks"
 EOF
   cat >"$d/storage.conf" <<EOF
