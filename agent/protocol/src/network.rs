@@ -35,6 +35,12 @@ pub struct Interface {
     pub name: String,
     /// The MAC the guest NIC has (the VMM sets it); identifies the NIC.
     pub mac: MacAddr,
+    /// Set when the interface came after the VM booted (`ctr run --cni`
+    /// wires the namespace between `create` and `start`): the guest NIC is
+    /// a reserved one, with this placeholder MAC ([`is_reserved_mac`]), that
+    /// the agent set aside at boot; it takes it back and gives it `mac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_mac: Option<MacAddr>,
     pub mtu: u32,
     #[serde(default)]
     pub addresses: Vec<IpCidr>,
@@ -83,6 +89,21 @@ impl std::fmt::Display for IpCidr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MacAddr(pub [u8; 6]);
 
+/// First five bytes of a reserved NIC's placeholder MAC (locally
+/// administered, unicast: `0e:68:75:6c:6c:NN`, "hull"); NN is its number.
+pub const RESERVED_MAC_PREFIX: [u8; 5] = [0x0e, 0x68, 0x75, 0x6c, 0x6c];
+
+/// The placeholder MAC of reserved NIC `n`.
+pub fn reserved_mac(n: u8) -> MacAddr {
+    let [a, b, c, d, e] = RESERVED_MAC_PREFIX;
+    MacAddr([a, b, c, d, e, n])
+}
+
+/// Whether `mac` is a reserved NIC's placeholder.
+pub fn is_reserved_mac(mac: &MacAddr) -> bool {
+    mac.0[..5] == RESERVED_MAC_PREFIX
+}
+
 impl std::fmt::Display for MacAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let [a, b, c, d, e, g] = self.0;
@@ -127,6 +148,8 @@ pub enum NetworkError {
     BadMtu { name: String, mtu: u32 },
     #[error("interface {name}: MAC {mac} is not a unicast address")]
     NotUnicast { name: String, mac: MacAddr },
+    #[error("interface {name}: {mac} is not a reserved NIC's MAC")]
+    NotReserved { name: String, mac: MacAddr },
     #[error("two interfaces share the {what} {value}")]
     Duplicate { what: &'static str, value: String },
     #[error("address {0} has a prefix longer than its family allows")]
@@ -182,6 +205,12 @@ impl Interface {
             return Err(NetworkError::NotUnicast {
                 name: self.name.clone(),
                 mac: self.mac,
+            });
+        }
+        if let Some(reserved) = self.reserved_mac.filter(|m| !is_reserved_mac(m)) {
+            return Err(NetworkError::NotReserved {
+                name: self.name.clone(),
+                mac: reserved,
             });
         }
         check_count("addresses", self.addresses.len(), MAX_ADDRESSES)?;
@@ -248,6 +277,7 @@ mod tests {
         Interface {
             name: "eth0".into(),
             mac: "02:42:ac:11:00:02".parse().unwrap(),
+            reserved_mac: None,
             mtu: 1500,
             addresses: vec![IpCidr {
                 address: "172.17.0.2".parse().unwrap(),
@@ -311,6 +341,14 @@ mod tests {
         let mut c = config();
         c.interfaces[0].mac = "01:00:5e:00:00:01".parse().unwrap();
         assert!(matches!(c.validate(), Err(NetworkError::NotUnicast { .. })));
+        let mut c = config();
+        c.interfaces[0].reserved_mac = Some(reserved_mac(0));
+        c.validate().unwrap();
+        c.interfaces[0].reserved_mac = Some("02:42:ac:11:00:09".parse().unwrap());
+        assert!(matches!(
+            c.validate(),
+            Err(NetworkError::NotReserved { .. })
+        ));
         let mut c = config();
         c.interfaces[0].addresses[0].prefix_len = 33;
         assert!(matches!(c.validate(), Err(NetworkError::BadPrefix(_))));

@@ -134,6 +134,7 @@ fn interface(name: &str, mac: &str, mtu: u32, addresses: &[&str]) -> Interface {
     Interface {
         name: name.into(),
         mac: mac.parse().unwrap(),
+        reserved_mac: None,
         mtu,
         addresses: addresses.iter().map(|a| cidr(a)).collect(),
     }

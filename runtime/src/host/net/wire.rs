@@ -114,6 +114,7 @@ pub(super) fn config_of(interfaces: &[HostInterface]) -> Result<NetworkConfig, N
         config.interfaces.push(Interface {
             name: host.name.clone(),
             mac,
+            reserved_mac: None,
             mtu: host.mtu,
             addresses: host.addresses.clone(),
         });
