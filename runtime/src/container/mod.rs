@@ -54,6 +54,8 @@ pub enum ContainerError {
     Hook(String),
     #[error(transparent)]
     Cgroup(#[from] cgroups::CgroupError),
+    #[error("cannot join the interface added after create to the VM: {0}")]
+    LateNetwork(String),
     #[error("cannot clean up the container's network: {0}")]
     Network(crate::host::net::NetError),
     #[error("{what}: {source}")]
@@ -191,6 +193,9 @@ impl Container {
         }
         let hooks = self.hooks()?;
         let mut agent = self.agent()?;
+        if let Some(tap) = self.state.hull.reserved_nic.clone() {
+            self.join_late_interface(&tap, &mut agent)?;
+        }
         self.run_hooks(&hooks, HookKind::StartContainer)?;
         agent.start(&self.state.id, None)?;
         self.state = self
@@ -309,6 +314,41 @@ impl Container {
         cgroups?;
         network?;
         Ok(warnings)
+    }
+
+    /// An interface added to hull's namespace after `create` (`ctr run
+    /// --cni`) is joined to the VM's reserved NIC `tap`, which the agent
+    /// then configures as that interface. Nothing there: nothing to do.
+    fn join_late_interface(&mut self, tap: &str, agent: &mut Client) -> Result<()> {
+        let netns = std::path::PathBuf::from(format!("/proc/{}/ns/net", self.state.pid));
+        let config = std::thread::scope(|s| {
+            s.spawn(|| -> std::result::Result<_, String> {
+                crate::host::netns::enter_netns(&netns).map_err(|e| e.to_string())?;
+                let found = crate::host::net::discover().map_err(|e| e.to_string())?;
+                match found.as_slice() {
+                    [] => Ok(None),
+                    [one] => crate::host::net::wire_late(tap, one)
+                        .map(Some)
+                        .map_err(|e| e.to_string()),
+                    more => Err(format!(
+                        "{} interfaces appeared after create; a VM takes one then (its reserved NIC)",
+                        more.len()
+                    )),
+                }
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the network thread panicked".into()))
+        })
+        .map_err(ContainerError::LateNetwork)?;
+        if let Some(config) = config {
+            agent.configure_network(&config)?;
+            self.state = self.store.update(self.id(), |s| {
+                s.hull.reserved_nic = None;
+                s.hull.wired_links = config.interfaces.iter().map(|i| i.name.clone()).collect();
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// What a killed sandbox left in the engine's network namespace (the

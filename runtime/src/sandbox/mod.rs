@@ -272,10 +272,11 @@ impl Sandbox {
         netns.enter()?;
         prepared(&store, &config.id).map_err(SandboxError::Prepare)?;
         let network = SandboxNetwork::wire(netns)?;
-        let wired = network.wired_links();
-        if !wired.is_empty() {
+        let (wired, reserved) = (network.wired_links(), network.reserved_tap());
+        if !wired.is_empty() || reserved.is_some() {
             store.update(&config.id, |s| {
                 s.hull.wired_links = wired;
+                s.hull.reserved_nic = reserved;
                 Ok(())
             })?;
         }

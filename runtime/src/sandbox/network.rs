@@ -70,6 +70,8 @@ pub enum NetworkSetupError {
 #[derive(Debug, Default)]
 pub struct SandboxNetwork {
     wiring: Option<Wiring>,
+    /// The one tap of `wiring` is a reserved NIC's.
+    reserved: bool,
 }
 
 impl SandboxNetwork {
@@ -80,12 +82,27 @@ impl SandboxNetwork {
             return Ok(Self::default());
         }
         let found = net::discover()?;
-        if found.is_empty() {
-            return Ok(Self::default());
+        if !found.is_empty() {
+            return Ok(Self {
+                wiring: Some(net::wire(&found)?),
+                reserved: false,
+            });
         }
-        Ok(Self {
-            wiring: Some(net::wire(&found)?),
-        })
+        // hull's own empty namespace: an interface may still come before
+        // `start` (`ctr run --cni`), so the VM gets a reserved NIC.
+        if mode == NetnsMode::New {
+            return Ok(Self {
+                wiring: Some(net::reserve()?),
+                reserved: true,
+            });
+        }
+        Ok(Self::default())
+    }
+
+    /// The reserved NIC's tap, if the VM has one (see [`net::reserve`]).
+    pub fn reserved_tap(&self) -> Option<String> {
+        let tap = self.wiring.as_ref()?.taps().first()?;
+        self.reserved.then(|| tap.name().to_string())
     }
 
     /// The NICs hull-vmm gets (tap fds stay owned by the wiring).
@@ -104,6 +121,9 @@ impl SandboxNetwork {
     /// The host interfaces wired (for the state record and `delete`'s
     /// cleanup of what a killed sandbox left on them).
     pub fn wired_links(&self) -> Vec<String> {
+        if self.reserved {
+            return Vec::new();
+        }
         self.wiring
             .iter()
             .flat_map(Wiring::taps)

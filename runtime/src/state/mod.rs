@@ -114,6 +114,10 @@ pub struct Private {
     /// them; its taps die with it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wired_links: Vec<String>,
+    /// The tap of the VM's reserved NIC, while no interface is joined to
+    /// it (`start` joins one that came after `create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_nic: Option<String>,
     /// Set by `hull run` (foreground): no other command may start it.
     #[serde(default)]
     pub foreground: bool,

@@ -582,3 +582,58 @@ fn an_agent_that_stops_answering_hits_the_deadline() {
     ok(&["delete", &id]);
     assert_cleaned_up(&id);
 }
+
+/// `ip`/`nsenter` as the CNI plugins would act, for the test's own setup.
+fn sh(script: &str) {
+    let out = Command::new("sh").args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+}
+
+#[test]
+fn an_interface_added_between_create_and_start_is_the_guests_eth0() {
+    subreaper();
+    let s = bundle(
+        "latenet",
+        &Spec::new(&[
+            "sh",
+            "-c",
+            "ls /sys/class/net; cat /sys/class/net/eth0/address; ip -4 -o addr show eth0; \
+             wget -q -O - http://10.77.63.1:8064/",
+        ]),
+    );
+    let id = id("latenet");
+    let pid = create(&s.0, &s.0.join("b"), &id, &[]);
+    record_boot(&format!("hull create {id} (a reserved NIC)"));
+    // `ctr run --cni`'s order: CNI wires /proc/<pid>/ns/net after create.
+    let host_end = format!("hl-{pid}");
+    sh(&format!(
+        "ip link add {host_end} type veth peer name eth0 netns {pid} && \
+         ip addr add 10.77.63.1/24 dev {host_end} && ip link set {host_end} up && \
+         nsenter -t {pid} -n ip link set eth0 address 02:00:0a:4d:3f:02 && \
+         nsenter -t {pid} -n ip addr add 10.77.63.2/24 dev eth0 && \
+         nsenter -t {pid} -n ip link set eth0 up"
+    ));
+    let listener = std::net::TcpListener::bind("0.0.0.0:8064").unwrap();
+    let server = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut request = [0u8; 512];
+            let _ = conn.read(&mut request);
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nlate-net");
+        }
+    });
+    ok(&["start", &id]);
+    let code = wait_pid(pid).code();
+    let _ = server.join();
+    let _ = Command::new("ip").args(["link", "del", &host_end]).status();
+    let out = std::fs::read_to_string(s.0.join("out")).unwrap_or_default();
+    let err = std::fs::read_to_string(s.0.join("err")).unwrap_or_default();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("eth0\nlo\n02:00:0a:4d:3f:02\n"),
+        "the reserved NIC became eth0 with the veth's MAC: {out}"
+    );
+    assert!(out.contains("inet 10.77.63.2/24"), "{out}");
+    assert!(out.ends_with("late-net"), "{out}");
+    ok(&["delete", &id]);
+    assert_cleaned_up(&id);
+}

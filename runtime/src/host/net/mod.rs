@@ -16,10 +16,13 @@
 //! - [`wire`]: taps, qdiscs and filters for them, all or nothing.
 //! - [`Wiring::teardown`]: removes what [`wire`] made.
 //! - [`remove_leftovers`]: what a killed sandbox left (for `delete`).
+//! - [`reserve`], [`wire_late`]: a NIC for an interface that comes between
+//!   `create` and `start` (`ctr run --cni`).
 
 mod discover;
 mod leftovers;
 mod link;
+mod reserve;
 mod socket;
 mod tap;
 mod tc;
@@ -34,6 +37,7 @@ use agent_protocol::network::{IpCidr, MacAddr, NetworkError, Route};
 
 pub use discover::discover;
 pub use leftovers::remove_leftovers;
+pub use reserve::{reserve, wire_late, RESERVED_MTU_BYTES};
 pub use wire::{wire, WiredTap, Wiring};
 
 /// Prefix of the taps hull makes; [`discover`] leaves such links out.

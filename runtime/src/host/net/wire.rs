@@ -21,6 +21,16 @@ pub struct WiredTap {
 }
 
 impl WiredTap {
+    pub(super) fn new(name: String, host_name: String, mac: MacAddr, mtu: u32, file: File) -> Self {
+        Self {
+            name,
+            host_name,
+            mac,
+            mtu,
+            file,
+        }
+    }
+
     /// The tap's name (`hulltap<N>`).
     pub fn name(&self) -> &str {
         &self.name
@@ -49,7 +59,7 @@ impl AsFd for WiredTap {
 
 /// Something [`wire`] made, undone in the reverse order of making.
 #[derive(Debug)]
-enum Made {
+pub(super) enum Made {
     Tap { index: u32, name: String },
     Ingress { index: u32, name: String },
     Redirect { index: u32, name: String },
@@ -128,6 +138,20 @@ pub(super) fn config_of(interfaces: &[HostInterface]) -> Result<NetworkConfig, N
 }
 
 impl Wiring {
+    pub(super) fn from_parts(
+        netlink: Netlink,
+        taps: Vec<WiredTap>,
+        made: Vec<Made>,
+        config: NetworkConfig,
+    ) -> Self {
+        Self {
+            netlink,
+            taps,
+            made,
+            config,
+        }
+    }
+
     fn wire_one(&mut self, n: usize, host: &HostInterface) -> Result<(), NetError> {
         let name = format!("{TAP_PREFIX}{n}");
         let file = tap::open(&name, TunKind::VnetTap)?;

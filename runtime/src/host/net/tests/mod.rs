@@ -320,3 +320,35 @@ fn leftovers_of_a_killed_sandbox_are_removed_from_the_namespace() {
         super::remove_leftovers(std::path::Path::new(&netns), &links).unwrap();
     });
 }
+
+#[test]
+fn a_reserved_tap_is_joined_to_an_interface_that_came_later() {
+    in_new_netns(|| {
+        let wiring = super::reserve().unwrap();
+        let tap = &wiring.taps()[0];
+        assert_eq!(tap.name(), "hulltap0");
+        assert!(agent_protocol::network::is_reserved_mac(&tap.mac()));
+        assert!(wiring.network_config().interfaces.is_empty());
+        // The reserved tap is hull's: discovery leaves it out.
+        assert!(discover().unwrap().is_empty());
+
+        let mut nl = Netlink::open().unwrap();
+        let (veth0, _) = add_veth(&mut nl, "veth0", "peer0");
+        let found = discover().unwrap();
+        let config = super::wire_late("hulltap0", find(&found, "veth0")).unwrap();
+        assert_eq!(config.interfaces.len(), 1);
+        assert_eq!(config.interfaces[0].name, "veth0");
+        assert_eq!(
+            config.interfaces[0].reserved_mac,
+            Some(agent_protocol::network::reserved_mac(0))
+        );
+        let tap_index = link::index_of(&mut nl, "hulltap0").unwrap();
+        assert!(has_ingress(&mut nl, veth0) && has_ingress(&mut nl, tap_index));
+        // A second join of the same tap fails and leaves the first intact.
+        assert!(super::wire_late("hulltap0", find(&found, "veth0")).is_err());
+        assert!(has_ingress(&mut nl, veth0) && has_ingress(&mut nl, tap_index));
+        assert_eq!(redirects(&mut nl, veth0), [tap_index]);
+        drop(wiring);
+        assert!(link::index_of(&mut nl, "hulltap0").is_err());
+    });
+}
