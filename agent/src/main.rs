@@ -74,6 +74,8 @@ fn run(
     registry: &Arc<Registry>,
 ) -> Result<Option<(control::Listeners, agent_protocol::Ready)>, Box<dyn std::error::Error>> {
     mounts::mount_base()?;
+    // Before ready: no container may see a reserved NIC until it is used.
+    network::set_aside_reserved_nics();
     let reaped = registry.clone();
     reaper::start(move |status| reaped.on_exit(status))?;
     if virtio::has_device(virtio::DEVICE_ID_FS) {

@@ -1,6 +1,7 @@
 //! Links: listed by a dump, changed one attribute per request so that an
 //! error names the step that failed.
 
+use agent_protocol::network::MacAddr;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 
 use super::message::Message;
@@ -61,5 +62,12 @@ pub fn rename(netlink: &mut Netlink, index: u32, name: &str) -> Result<(), Netli
 pub fn set_mtu(netlink: &mut Netlink, index: u32, mtu: u32) -> Result<(), NetlinkError> {
     set(netlink, index, |m| {
         m.attributes.push(LinkAttribute::Mtu(mtu))
+    })
+}
+
+/// Sets the link's hardware address (`IFLA_ADDRESS`).
+pub fn set_mac(netlink: &mut Netlink, index: u32, mac: &MacAddr) -> Result<(), NetlinkError> {
+    set(netlink, index, |m| {
+        m.attributes.push(LinkAttribute::Address(mac.0.to_vec()))
     })
 }

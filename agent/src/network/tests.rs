@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use agent_protocol::network::{Interface, IpCidr, MacAddr, NetworkConfig, Route};
+use agent_protocol::network::{reserved_mac, Interface, IpCidr, MacAddr, NetworkConfig, Route};
 use agent_protocol::wire::{ErrorCode, Response};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
@@ -20,6 +20,8 @@ use nix::sched::{unshare, CloneFlags};
 use super::link::{self, Link};
 use super::message::Message;
 use super::netlink::Netlink;
+use super::reserved::tests::FakeSysfs;
+use super::reserved::{lock, Entry, ReservedNic, State};
 use super::*;
 
 const MAC_A: &str = "02:00:00:00:00:0a";
@@ -367,5 +369,94 @@ fn a_name_held_by_another_link_fails_the_rename() {
             "network configuration: peer-a: rename from veth-a: File exists"
         );
         assert_eq!(link_named("veth-a").mtu, Some(1500));
+    });
+}
+
+/// A registry holding reserved NIC `placeholder`, set aside from `virtio7`.
+fn registry_with(placeholder: MacAddr) -> Mutex<Registry> {
+    let registry = Mutex::new(Registry::new());
+    let nic = ReservedNic {
+        ifname: "eth5".into(),
+        mac: placeholder,
+        device: "virtio7".into(),
+    };
+    lock(&registry).insert(&nic).unwrap();
+    registry
+}
+
+#[test]
+fn a_reserved_nic_is_bound_back_and_given_the_interfaces_mac() {
+    in_netns(|| {
+        let placeholder = reserved_mac(7);
+        // Stands for the netdev virtio_net makes when the device is bound back.
+        add_veth("eth5", &placeholder.to_string(), "peer-r");
+        let index = link_named("eth5").index;
+        let fake = FakeSysfs::new("take");
+        let registry = registry_with(placeholder);
+        let mut config = docker_like();
+        config.interfaces[0].reserved_mac = Some(placeholder);
+        assert_eq!(
+            configure_with(&config, &fake.sysfs(), &registry),
+            Response::Ok
+        );
+        assert_eq!(fake.written("bind"), "virtio7");
+        let eth0 = link_named("eth0");
+        assert_eq!(eth0.index, index);
+        assert_eq!(eth0.mac, Some(MAC_A.parse::<MacAddr>().unwrap().0));
+        assert_eq!(eth0.mtu, Some(9000));
+        assert!(eth0.up);
+        let v4: IpAddr = "10.1.0.2".parse().unwrap();
+        assert!(
+            addresses()
+                .iter()
+                .any(|a| (a.0, a.1, a.2) == (index, v4, 24)),
+            "{:?}",
+            addresses()
+        );
+        assert_eq!(
+            lock(&registry).entries()[0].state,
+            State::Bound {
+                mac: config.interfaces[0].mac
+            }
+        );
+        // Applied again: bound already, nothing more to bind, no error.
+        std::fs::write(fake.root.join("bus/virtio/drivers/virtio_net/bind"), "").unwrap();
+        assert_eq!(
+            configure_with(&config, &fake.sysfs(), &registry),
+            Response::Ok
+        );
+        assert_eq!(fake.written("bind"), "");
+        assert_eq!(link_named("eth0").index, index);
+    });
+}
+
+#[test]
+fn an_unknown_reserved_mac_is_named_and_changes_nothing() {
+    in_netns(|| {
+        add_veth("eth5", &reserved_mac(7).to_string(), "peer-r");
+        let before = links();
+        let fake = FakeSysfs::new("unknown");
+        let registry = registry_with(reserved_mac(7));
+        let mut config = docker_like();
+        config.interfaces[0].reserved_mac = Some(reserved_mac(9));
+        let Response::Error { code, message } = configure_with(&config, &fake.sysfs(), &registry)
+        else {
+            panic!("configured with a reserved NIC the guest does not have");
+        };
+        assert_eq!(code, ErrorCode::BadRequest);
+        assert_eq!(
+            message,
+            "network configuration: eth0: no reserved NIC has MAC 0e:68:75:6c:6c:09"
+        );
+        assert_eq!(links(), before);
+        assert_eq!(fake.written("bind"), "");
+        assert_eq!(
+            lock(&registry).entries(),
+            [Entry {
+                placeholder: reserved_mac(7),
+                device: "virtio7".into(),
+                state: State::SetAside,
+            }]
+        );
     });
 }
