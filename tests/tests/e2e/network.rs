@@ -128,7 +128,11 @@ impl Drop for Netns {
 
 /// The spec's network namespace entry, with `path` when given.
 fn with_netns(spec: &mut Spec, path: Option<&str>) {
-    let namespaces: Vec<serde_json::Value> = ["pid", "ipc", "uts", "mount", "network"]
+    with_netns_in(spec, path, &["pid", "ipc", "uts", "mount", "network"]);
+}
+
+fn with_netns_in(spec: &mut Spec, path: Option<&str>, list: &[&str]) {
+    let namespaces: Vec<serde_json::Value> = list
         .iter()
         .map(|t| match (*t, path) {
             ("network", Some(p)) => serde_json::json!({"type": "network", "path": p}),
@@ -185,7 +189,13 @@ fn a_namespace_given_by_path_is_the_guests_network_both_ways() {
          mkdir -p /tmp/www && echo hello-from-guest > /tmp/www/index.html && \
          httpd -p 8062 -h /tmp/www && echo serving; exec sleep 1000",
     ]);
-    with_netns(&mut spec, Some(&ns.path()));
+    // Without a pid namespace the SIGTERM below ends `sleep` (an init
+    // would ignore it).
+    with_netns_in(
+        &mut spec,
+        Some(&ns.path()),
+        &["ipc", "uts", "mount", "network"],
+    );
     let b = bundle("netpath", &spec);
     let id = id("netpath");
     let run = HullRun::start(&b.0, &id, None);
@@ -217,7 +227,7 @@ fn a_namespace_given_by_path_is_the_guests_network_both_ways() {
 
 #[test]
 fn docker_style_the_prestart_hook_adds_the_veth_and_it_is_wired() {
-    let scratch = Scratch::tmp("nethook");
+    let scratch = Scratch::tmp("nethook-hook");
     let host_end = format!("hd-{}", std::process::id() % 100_000);
     // Docker's libnetwork-setkey moves a veth into /proc/<state.pid>/ns/net
     // from a prestart hook; this hook does the same with ip.
