@@ -71,6 +71,18 @@ pub enum ActivateError {
     Device(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Copies `data.len()` bytes of a device's configuration space `config`
+/// from `offset`; an access outside it reads nothing (leaves `data`).
+pub fn read_config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
+    let Ok(start) = usize::try_from(offset) else {
+        return;
+    };
+    let end = start.checked_add(data.len());
+    if let Some(src) = end.and_then(|end| config.get(start..end)) {
+        data.copy_from_slice(src);
+    }
+}
+
 /// The queues `activate` received, as exactly `N` of them.
 pub fn expect_queues<const N: usize>(queues: Vec<Queue>) -> Result<[Queue; N], ActivateError> {
     let got = queues.len();

@@ -82,13 +82,7 @@ impl VirtioDevice for Fs {
     fn ack_features(&mut self, _features: u64) {}
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let Ok(start) = usize::try_from(offset) else {
-            return;
-        };
-        let end = start.checked_add(data.len());
-        if let Some(src) = end.and_then(|end| self.config_space.get(start..end)) {
-            data.copy_from_slice(src);
-        }
+        crate::devices::virtio::read_config_bytes(&self.config_space, offset, data);
     }
 
     /// The configuration space is read-only.

@@ -87,14 +87,7 @@ impl VirtioDevice for Vsock {
     fn ack_features(&mut self, _features: u64) {}
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let config = self.guest_cid.to_le_bytes();
-        let Ok(start) = usize::try_from(offset) else {
-            return;
-        };
-        let end = start.checked_add(data.len());
-        if let Some(src) = end.and_then(|end| config.get(start..end)) {
-            data.copy_from_slice(src);
-        }
+        crate::devices::virtio::read_config_bytes(&self.guest_cid.to_le_bytes(), offset, data);
     }
 
     fn write_config(&mut self, _offset: u64, _data: &[u8]) {}
