@@ -14,11 +14,11 @@
 #               initramfs plus an overlay holding busybox, iperf3 and
 #               hull-bench (rdinit=/netbench/init);
 #   (c) hull    `hull run --bundle` of a container in a netns with a veth,
-#               see hull_up: not measured until hull's networking lands.
+#               see hull_up (HULL_BENCH_NET_HULL=0 leaves it out).
 #
 #   net.sh HULL_BENCH_BINARY
 # Environment: HULL_BENCH_NET_ROUNDS (3), HULL_BENCH_NET_SECS (5, per iperf3
-# direction), HULL_BENCH_NET_RR_COUNT (2000), HULL_BENCH_NET_HULL=1 (try hull).
+# direction), HULL_BENCH_NET_RR_COUNT (2000), HULL_BENCH_NET_HULL=0 (leave hull out).
 set -eu
 bench="$1"
 rounds="${HULL_BENCH_NET_ROUNDS:-3}"
@@ -136,16 +136,15 @@ qemu_down() {
 }
 
 # --- (c) hull: the hook ------------------------------------------------------
-# What it runs once hull's networking (tap in the netns, tc mirred
-# veth <-> tap, virtio-net, the agent configuring eth0) is merged: a netns
+# hull's networking (tap in the netns, tc mirred veth <-> tap,
+# virtio-net, the agent configuring eth0): a netns
 # with a veth whose peer (10.77.3.1) stays on the test host, and a bundle
 # (busybox + iperf3 + hull-bench, the overlay tree above) whose
 # linux.namespaces network entry has "path": "/var/run/netns/hull-bench-h",
 # run with `hull run --bundle`; then the same clients against 10.77.3.2.
-# Until then it prints "not measured"; HULL_BENCH_NET_HULL=1 tries it.
 hull_up() {
-  if [ "${HULL_BENCH_NET_HULL:-0}" != 1 ]; then
-    echo "  hull: not measured (networking not merged)"
+  if [ "${HULL_BENCH_NET_HULL:-1}" != 1 ]; then
+    echo "  hull: not measured (HULL_BENCH_NET_HULL=0)"
     return 0
   fi
   [ -d "$work/overlay" ] || overlay
@@ -154,7 +153,7 @@ hull_up() {
   scripts/busybox-bundle "$b" sh -c "iperf3 -s -D; exec hull-bench netrr server --listen 0.0.0.0:$RR_PORT"
   cp -a "$work/overlay/bin/iperf3" "$work/overlay/bin/hull-bench" "$b/rootfs/bin/"
   for d in lib lib64 usr; do [ ! -d "$work/overlay/$d" ] || cp -a "$work/overlay/$d" "$b/rootfs/"; done
-  sed -i 's|{"type": "mount"}\]|{"type": "mount"}, {"type": "network", "path": "/var/run/netns/hull-bench-h"}]|' "$b/config.json"
+  sed -i 's|{"type": "network"}|{"type": "network", "path": "/var/run/netns/hull-bench-h"}|' "$b/config.json"
   grep -q hull-bench-h "$b/config.json" || { echo "  hull: could not point the bundle's network namespace at the netns"; return 0; }
   "$HULL_BIN" --root "$work/state" run --bundle "$b" hull-net >"$work/hull.out" 2>&1 &
   echo $! >"$work/hull.pid"
