@@ -224,7 +224,7 @@ impl Sandbox {
         config: &SandboxConfig,
         bundle: &Bundle,
         timings: &mut Timings,
-        prepared: &mut dyn FnMut(&StateStore, &str) -> Result<(), String>,
+        prepared: &mut (dyn FnMut(&StateStore, &str) -> Result<(), String> + Send),
         on_spawn: impl FnOnce(VmmKiller),
     ) -> Result<Self, SandboxError> {
         if !valid_id(&config.id) {
@@ -269,8 +269,13 @@ impl Sandbox {
         }
         // The VMM, spawned from this thread, is then in the namespace too.
         let netns = NetnsMode::of(&bundle.spec);
+        let host_netns = network::HostNetns::open()?;
         netns.enter()?;
-        prepared(&store, &config.id).map_err(SandboxError::Prepare)?;
+        // The hooks run in the runtime's own network namespace, as runc's
+        // do (Docker's asks dockerd to move the veth; others act by hand).
+        host_netns
+            .run_in(|| prepared(&store, &config.id))
+            .map_err(SandboxError::Prepare)?;
         let network = SandboxNetwork::wire(netns)?;
         let (wired, reserved) = (network.wired_links(), network.reserved_tap());
         if !wired.is_empty() || reserved.is_some() {

@@ -57,8 +57,41 @@ impl<'a> NetnsMode<'a> {
     }
 }
 
+/// The network namespace the sandbox started in (the runtime's), to run
+/// the create hooks there once the sandbox has entered the container's.
+#[derive(Debug)]
+pub struct HostNetns(std::fs::File);
+
+impl HostNetns {
+    /// The calling thread's network namespace.
+    pub fn open() -> Result<Self, NetworkSetupError> {
+        std::fs::File::open("/proc/thread-self/ns/net")
+            .map(Self)
+            .map_err(NetworkSetupError::HostNetns)
+    }
+
+    /// Runs `f` on a thread in this namespace (what it starts is there too).
+    pub fn run_in<T: Send>(
+        &self,
+        f: impl FnOnce() -> Result<T, String> + Send,
+    ) -> Result<T, String> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::setns(&self.0, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    format!("cannot return to the runtime's network namespace: {e}")
+                })?;
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the hooks' thread panicked".into()))
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkSetupError {
+    #[error("cannot open the runtime's network namespace: {0}")]
+    HostNetns(std::io::Error),
     #[error("cannot enter the container's network namespace: {0}")]
     Netns(#[from] NetnsError),
     #[error("cannot wire the container's network to the VM: {0}")]

@@ -41,7 +41,7 @@ pub enum RunError {
 /// What the caller does at the steps of a run. `hull run` starts the
 /// process itself; the sandbox process behind `hull create` reports to its
 /// creator instead and leaves the start to `hull start`.
-pub trait Lifecycle {
+pub trait Lifecycle: Send {
     /// The state is saved and the network namespace entered; the network
     /// is not wired nor the VM started yet. An error aborts the run.
     fn prepared(&mut self, _store: &crate::state::StateStore, _id: &str) -> Result<(), String> {
