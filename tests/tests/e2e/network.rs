@@ -201,6 +201,19 @@ fn a_namespace_given_by_path_is_the_guests_network_both_ways() {
     let run = HullRun::start(&b.0, &id, None);
     run.wait_for_stdout("serving\n");
     let got = http_get("10.77.61.2:8062");
+    // The engine's veth goes away under the running VM: traffic stops (the
+    // host has no route left), the VM and its sandbox carry on.
+    ip(&["link", "del", &ns.host_end]);
+    assert!(
+        TcpStream::connect_timeout(&"10.77.61.2:8062".parse().unwrap(), Duration::from_secs(5))
+            .is_err(),
+        "the container is reachable without its veth"
+    );
+    let mut run = run;
+    assert!(
+        run.child.try_wait().unwrap().is_none(),
+        "hull run ended with the veth"
+    );
     // SAFETY: plain kill of our own child.
     unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
     let out = run.finish();
