@@ -255,6 +255,12 @@ impl NetworkConfig {
                         value: interface.name.clone(),
                     });
                 }
+                if other.reserved_mac.is_some() && other.reserved_mac == interface.reserved_mac {
+                    return Err(NetworkError::Duplicate {
+                        what: "reserved NIC",
+                        value: interface.mac.to_string(),
+                    });
+                }
                 if other.mac == interface.mac {
                     return Err(NetworkError::Duplicate {
                         what: "MAC",
@@ -348,6 +354,20 @@ mod tests {
         assert!(matches!(
             c.validate(),
             Err(NetworkError::NotReserved { .. })
+        ));
+        let mut c = config();
+        let mut eth1 = eth0();
+        eth1.name = "eth1".into();
+        eth1.mac = "02:42:ac:11:00:03".parse().unwrap();
+        c.interfaces.push(eth1);
+        c.interfaces[0].reserved_mac = Some(reserved_mac(1));
+        c.interfaces[1].reserved_mac = Some(reserved_mac(1));
+        assert!(matches!(
+            c.validate(),
+            Err(NetworkError::Duplicate {
+                what: "reserved NIC",
+                ..
+            })
         ));
         let mut c = config();
         c.interfaces[0].addresses[0].prefix_len = 33;
