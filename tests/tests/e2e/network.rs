@@ -323,3 +323,65 @@ fn a_host_network_spec_is_refused_with_why() {
     assert!(out.stderr.contains("cannot share"), "{out:?}");
     assert!(!Path::new(&hull_e2e::run::state_root().join(&id)).exists());
 }
+
+/// `RssAnon` of `pid` in KiB: the VMM's own heap, not the guest's RAM
+/// (a shared memfd, counted as `RssShmem`).
+fn rss_anon_kib(pid: i64) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no RssAnon for {pid}: {status}"))
+}
+
+#[test]
+fn a_guest_flooding_its_nic_leaves_the_vmms_memory_bounded() {
+    let ns = Netns::new("flood", 66, 1500);
+    // As fast as the guest can send (-i 0), large frames, for 20 s of the
+    // workload's own time; CAP_NET_RAW for ping's raw socket.
+    let mut spec = Spec::new(&[
+        "sh",
+        "-c",
+        "echo up; ping -q -i 0 -s 1400 -w 20 10.77.66.1; echo flood-done; exec sleep 1000",
+    ]);
+    with_netns_in(
+        &mut spec,
+        Some(&ns.path()),
+        &["ipc", "uts", "mount", "network"],
+    );
+    let caps = serde_json::json!(["CAP_NET_RAW", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"]);
+    hull_e2e::bundle::merge(
+        &mut spec.patch,
+        &serde_json::json!({"process": {"capabilities": {
+            "bounding": caps, "effective": caps, "permitted": caps}}}),
+    );
+    let b = bundle("netflood", &spec);
+    let id = id("netflood");
+    let run = HullRun::start(&b.0, &id, None);
+    run.wait_for_stdout("up\n");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(hull_e2e::run::state_root().join(&id).join("state.json"))
+            .expect("state.json"),
+    )
+    .expect("state.json is JSON");
+    let vmm = state["hull"]["vmm_pid"].as_i64().expect("a VMM pid");
+    let before = rss_anon_kib(vmm);
+    run.wait_for_stdout("flood-done\n");
+    let after = rss_anon_kib(vmm);
+    // SAFETY: plain kill of our own child.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
+    let out = run.finish();
+    let stdout = out.stdout_str();
+    let sent: u64 = stdout
+        .split(" packets transmitted")
+        .next()
+        .and_then(|s| s.rsplit(['\n', ' ']).next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(sent >= 1000, "the guest did not flood: {out:?}");
+    assert!(
+        after < before + 32 * 1024,
+        "hull-vmm's own memory grew from {before} to {after} KiB under a flood of {sent} frames"
+    );
+    assert_cleaned_up(&id);
+}
