@@ -365,7 +365,7 @@ fn a_guest_flooding_its_nic_leaves_the_vmms_memory_bounded() {
             .expect("state.json"),
     )
     .expect("state.json is JSON");
-    let vmm = state["hull"]["vmm_pid"].as_i64().expect("a VMM pid");
+    let vmm = state["hull"]["vmmPid"].as_i64().expect("a VMM pid");
     let before = rss_anon_kib(vmm);
     run.wait_for_stdout("flood-done\n");
     let after = rss_anon_kib(vmm);
