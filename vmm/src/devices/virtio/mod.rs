@@ -28,7 +28,7 @@ use virtio_bindings::virtio_config;
 use virtio_bindings::virtio_ids;
 use virtio_bindings::virtio_mmio;
 use virtio_bindings::virtio_ring;
-use virtio_queue::Queue;
+use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
@@ -69,6 +69,14 @@ pub enum ActivateError {
     Io(#[from] io::Error),
     #[error("device failed to activate: {0}")]
     Device(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Whether the guest wants an interrupt for queue `idx`, which has new
+/// used buffers (event-idx aware; an unreadable ring says yes).
+pub fn wants_interrupt(queues: &mut [Queue], idx: usize, mem: &GuestMemoryMmap) -> bool {
+    queues
+        .get_mut(idx)
+        .is_some_and(|q| q.needs_notification(mem).unwrap_or(true))
 }
 
 /// Copies `data.len()` bytes of a device's configuration space `config`

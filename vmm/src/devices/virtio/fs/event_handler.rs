@@ -107,10 +107,7 @@ impl Worker {
         let mut notify = false;
         for idx in 0..self.queues.len() {
             if self.process_queue(idx) {
-                notify |= self
-                    .queues
-                    .get_mut(idx)
-                    .is_some_and(|q| q.needs_notification(&self.mem).unwrap_or(true));
+                notify |= crate::devices::virtio::wants_interrupt(&mut self.queues, idx, &self.mem);
             }
         }
         if notify {

@@ -99,10 +99,7 @@ impl Worker {
         let mut notify = false;
         for (idx, used) in [(TX_QUEUE, tx_used), (RX_QUEUE, rx_used)] {
             if used {
-                notify |= self
-                    .queues
-                    .get_mut(idx)
-                    .is_some_and(|q| q.needs_notification(&self.mem).unwrap_or(true));
+                notify |= crate::devices::virtio::wants_interrupt(&mut self.queues, idx, &self.mem);
             }
         }
         if notify {
