@@ -138,15 +138,26 @@ impl HullRun {
 
     /// Blocks until stdout has produced `text` (or ended: then panics).
     pub fn wait_for_stdout(&self, text: &str) {
-        let mut d = self.stdout.data.lock().unwrap_or_else(|p| p.into_inner());
-        while !String::from_utf8_lossy(&d.0).contains(text) {
-            assert!(
-                !d.1,
+        if !self.stdout_shows(text) {
+            let d = self.stdout.data.lock().unwrap_or_else(|p| p.into_inner());
+            panic!(
                 "stdout ended without {text:?}: {:?}",
                 String::from_utf8_lossy(&d.0)
             );
+        }
+    }
+
+    /// Blocks until stdout has produced `text` (true) or ended (false; then
+    /// [`HullRun::finish`] tells why, stderr included).
+    pub fn stdout_shows(&self, text: &str) -> bool {
+        let mut d = self.stdout.data.lock().unwrap_or_else(|p| p.into_inner());
+        while !String::from_utf8_lossy(&d.0).contains(text) {
+            if d.1 {
+                return false;
+            }
             d = self.stdout.grew.wait(d).unwrap_or_else(|p| p.into_inner());
         }
+        true
     }
 
     /// Waits for the end; records a boot when hull's timings show one.

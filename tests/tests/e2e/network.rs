@@ -201,6 +201,7 @@ fn a_namespace_given_by_path_is_the_guests_network_both_ways() {
     let run = HullRun::start(&b.0, &id, None);
     run.wait_for_stdout("serving\n");
     let got = http_get("10.77.61.2:8062");
+    let mac = ns.mac();
     // The engine's veth goes away under the running VM: traffic stops (the
     // host has no route left), the VM and its sandbox carry on.
     ip(&["link", "del", &ns.host_end]);
@@ -218,10 +219,7 @@ fn a_namespace_given_by_path_is_the_guests_network_both_ways() {
     unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
     let out = run.finish();
     let stdout = out.stdout_str();
-    assert!(
-        stdout.starts_with(&format!("{}\n1400\n", ns.mac())),
-        "{out:?}"
-    );
+    assert!(stdout.starts_with(&format!("{mac}\n1400\n")), "{out:?}");
     assert!(stdout.contains("inet 10.77.61.2/24"), "{out:?}");
     assert!(
         stdout.contains("default via 10.77.61.1 dev eth0"),
@@ -367,7 +365,9 @@ fn a_guest_flooding_its_nic_leaves_the_vmms_memory_bounded() {
     .expect("state.json is JSON");
     let vmm = state["hull"]["vmmPid"].as_i64().expect("a VMM pid");
     let before = rss_anon_kib(vmm);
-    run.wait_for_stdout("flood-done\n");
+    if !run.stdout_shows("flood-done\n") {
+        panic!("the run ended during the flood: {:?}", run.finish());
+    }
     let after = rss_anon_kib(vmm);
     // SAFETY: plain kill of our own child.
     unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
