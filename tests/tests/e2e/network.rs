@@ -336,12 +336,14 @@ fn rss_anon_kib(pid: i64) -> u64 {
 #[test]
 fn a_guest_flooding_its_nic_leaves_the_vmms_memory_bounded() {
     let ns = Netns::new("flood", 66, 1500);
-    // As fast as the guest can send (-i 0), large frames, for 20 s of the
-    // workload's own time; CAP_NET_RAW for ping's raw socket.
+    // Four pingers of large frames every millisecond each (busybox's
+    // `-i 0` sends one and waits), for 20 s of the workload's own time;
+    // CAP_NET_RAW for ping's raw socket.
     let mut spec = Spec::new(&[
         "sh",
         "-c",
-        "echo up; ping -q -i 0 -s 1400 -w 20 10.77.66.1; echo flood-done; exec sleep 1000",
+        "echo up; for n in 1 2 3 4; do ping -q -i 0.001 -s 1400 -w 20 10.77.66.1 & done; wait; \
+         echo flood-done; exec sleep 1000",
     ]);
     with_netns_in(
         &mut spec,
