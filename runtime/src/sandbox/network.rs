@@ -8,7 +8,7 @@
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
-use agent_protocol::network::NetworkConfig;
+use agent_protocol::network::{is_reserved_mac, NetworkConfig};
 
 use crate::bundle::spec::Spec;
 use crate::host::net::{self, NetError, Wiring};
@@ -103,8 +103,6 @@ pub enum NetworkSetupError {
 #[derive(Debug, Default)]
 pub struct SandboxNetwork {
     wiring: Option<Wiring>,
-    /// The one tap of `wiring` is a reserved NIC's.
-    reserved: bool,
 }
 
 impl SandboxNetwork {
@@ -118,7 +116,6 @@ impl SandboxNetwork {
         if !found.is_empty() {
             return Ok(Self {
                 wiring: Some(net::wire(&found)?),
-                reserved: false,
             });
         }
         // hull's own empty namespace: an interface may still come before
@@ -126,7 +123,6 @@ impl SandboxNetwork {
         if mode == NetnsMode::New {
             return Ok(Self {
                 wiring: Some(net::reserve()?),
-                reserved: true,
             });
         }
         Ok(Self::default())
@@ -135,7 +131,7 @@ impl SandboxNetwork {
     /// The reserved NIC's tap, if the VM has one (see [`net::reserve`]).
     pub fn reserved_tap(&self) -> Option<String> {
         let tap = self.wiring.as_ref()?.taps().first()?;
-        self.reserved.then(|| tap.name().to_string())
+        is_reserved_mac(&tap.mac()).then(|| tap.name().to_string())
     }
 
     /// The NICs hull-vmm gets (tap fds stay owned by the wiring).
@@ -154,19 +150,19 @@ impl SandboxNetwork {
     /// The host interfaces wired (for the state record and `delete`'s
     /// cleanup of what a killed sandbox left on them).
     pub fn wired_links(&self) -> Vec<String> {
-        if self.reserved {
-            return Vec::new();
-        }
         self.wiring
             .iter()
             .flat_map(Wiring::taps)
+            .filter(|tap| !is_reserved_mac(&tap.mac()))
             .map(|tap| tap.host_name().to_string())
             .collect()
     }
 
-    /// What the agent is to configure, if anything was wired.
+    /// What the agent is to configure, if an interface was wired (a
+    /// reserved NIC alone waits for `start`).
     pub fn guest_config(&self) -> Option<NetworkConfig> {
-        self.wiring.as_ref().map(Wiring::network_config)
+        let config = self.wiring.as_ref()?.network_config();
+        (!config.interfaces.is_empty()).then_some(config)
     }
 
     /// Removes what was wired, reporting a failure (drop does it silently).
