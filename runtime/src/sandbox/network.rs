@@ -158,11 +158,11 @@ impl SandboxNetwork {
             .collect()
     }
 
-    /// What the agent is to configure, if an interface was wired (a
-    /// reserved NIC alone waits for `start`).
+    /// What the agent is to configure, whenever hull made or entered a
+    /// namespace: with a reserved NIC alone it is empty, and still brings
+    /// the guest's loopback up.
     pub fn guest_config(&self) -> Option<NetworkConfig> {
-        let config = self.wiring.as_ref()?.network_config();
-        (!config.interfaces.is_empty()).then_some(config)
+        self.wiring.as_ref().map(Wiring::network_config)
     }
 
     /// Removes what was wired, reporting a failure (drop does it silently).
