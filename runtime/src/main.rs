@@ -229,6 +229,10 @@ fn log_flags(args: &[String]) -> ErrorLog {
 }
 
 fn main() -> ExitCode {
+    // The container's host process (see `runtime::process::standin`).
+    if runtime::process::standin::is_standin() {
+        runtime::process::standin::serve();
+    }
     // A re-executed `hull` (the sandbox or exec process) has a sync pipe.
     let mut child = Notifier::take().map(|(_, n)| n);
     let all: Vec<String> = std::env::args().skip(1).collect();

@@ -53,7 +53,7 @@ pub fn running_state(id: &str, vsock_socket: PathBuf) -> ContainerState {
         annotations: BTreeMap::from([("org.example".into(), "yes".into())]),
         created: "2024-01-02T03:04:05.123Z".into(),
         hull: Private {
-            sandbox_start_time: start_time,
+            pid_start_time: start_time,
             vsock_socket,
             ..Private::default()
         },

@@ -5,9 +5,10 @@
 //! The work happens in the *sandbox process*: `hull` re-executed as a child
 //! (see [`runtime::process`]) that holds the caller's stdio (or, with
 //! `process.terminal`, a new pty whose master went to the console socket),
-//! owns the VM, and exits with the workload's status. This command returns
-//! once the sandbox process reports the container created, leaving its pid
-//! in `--pid-file`.
+//! owns the VM, and ends the container's stand-in (its pid on the host, see
+//! [`runtime::process::standin`]) with the workload's status. This command
+//! returns once the sandbox process reports the container created, leaving
+//! the stand-in's pid in `--pid-file`.
 
 use std::path::{Path, PathBuf};
 
@@ -122,10 +123,11 @@ pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32
     argv.extend(["--bundle".into(), path_arg(&bundle.dir)]);
     argv.push(create.id.clone());
     let pending = sync::spawn(&exe, &argv, "sandbox", stdio)?;
-    let pid = pending.pid();
-    // Success leaves the child running: its reaper is our caller's.
-    pending.wait_ready()?;
-    Ok(pid)
+    let sandbox = pending.pid();
+    // Success leaves the child running: its reaper is our caller's, as is
+    // the container's stand-in, whose pid it reports.
+    let (_, pid) = pending.wait_ready()?;
+    Ok(pid.unwrap_or(sandbox))
 }
 
 /// The sandbox for container `id` of `bundle`: the VM sized from
@@ -179,6 +181,7 @@ fn sandbox_process(
     let config = container_config(global, &bundle)?;
     let mut sandbox = sandbox_config(global, &create.id, &bundle, &config)?;
     sandbox.detached = true;
+    sandbox.standin = Some(std::env::current_exe().context("cannot find the hull executable")?);
     let opts = RunOptions {
         sandbox,
         output_grace: config.output_grace(),
@@ -189,7 +192,14 @@ fn sandbox_process(
         notifier,
     };
     match run::run_with(&opts, &bundle, HostStdio::inherit()?, &mut lifecycle) {
-        Ok(outcome) => exit::exit_like(outcome.status),
+        Ok(outcome) => match outcome.standin {
+            // The stand-in is the container's pid: it ends like the workload.
+            Some(standin) => {
+                standin.release(outcome.status);
+                Ok(0)
+            }
+            None => exit::exit_like(outcome.status),
+        },
         Err(RunError::Interrupted(signal)) => exit::die_of(signal),
         Err(e) => Err(e.into()),
     }

@@ -69,7 +69,7 @@ pub fn main(
     let child_argv = global.argv.clone();
     let pending = sync::spawn(&exe, &child_argv, "exec", stdio)?;
     let pid = pending.pid();
-    let mut process_child = pending.wait_ready()?;
+    let (mut process_child, _) = pending.wait_ready()?;
     if let Some(path) = &parsed.pid_file {
         pidfile::write(path, pid).with_context(|| {
             let _ = process_child.kill();

@@ -25,7 +25,11 @@ impl Lifecycle for Detached<'_> {
 
     fn created(&mut self, sandbox: &Sandbox) -> Result<(), String> {
         hooks::run_container_hooks(self.hooks, sandbox.store(), sandbox.id())?;
-        self.notifier.ready();
+        let state = sandbox
+            .store()
+            .load(sandbox.id())
+            .map_err(|e| e.to_string())?;
+        self.notifier.ready_with_pid(state.pid);
         Ok(())
     }
 

@@ -103,9 +103,18 @@ impl Container {
             })
     }
 
-    /// The sandbox process, if it still runs.
+    /// The container's host process (`state.pid`), if it still runs.
+    pub fn host_process(&self) -> Result<Option<PidFd>> {
+        self.process(self.state.pid, self.state.hull.pid_start_time)
+    }
+
+    /// The sandbox process when it is not `state.pid` (see
+    /// [`crate::process::standin`]), if it still runs.
     pub fn sandbox_process(&self) -> Result<Option<PidFd>> {
-        self.process(self.state.pid, self.state.hull.sandbox_start_time)
+        self.process(
+            self.state.hull.sandbox_pid,
+            self.state.hull.sandbox_start_time,
+        )
     }
 
     /// hull-vmm, if it still runs.
@@ -255,13 +264,17 @@ impl Container {
         Ok(agent.stats(self.id())?)
     }
 
-    /// `ps`: the container's host processes (the sandbox process, its VMM,
-    /// and what is in the host cgroups it joined).
+    /// `ps`: the container's host processes (its stand-in, the sandbox
+    /// process, its VMM, and what is in the host cgroups it joined).
     pub fn host_pids(&self) -> Result<Vec<i32>> {
         let mut pids = BTreeSet::new();
-        for p in [self.sandbox_process()?, self.vmm_process()?]
-            .into_iter()
-            .flatten()
+        for p in [
+            self.host_process()?,
+            self.sandbox_process()?,
+            self.vmm_process()?,
+        ]
+        .into_iter()
+        .flatten()
         {
             pids.insert(p.pid);
         }
@@ -284,11 +297,16 @@ impl Container {
                 status: self.status.to_string(),
             });
         }
-        // The VMM dies with the sandbox process (parent-death signal);
-        // killing both covers a VMM that outlived it anyway.
-        for p in [self.sandbox_process()?, self.vmm_process()?]
-            .into_iter()
-            .flatten()
+        // The VMM dies with the sandbox process (parent-death signal), the
+        // sandbox process ends the VM when the stand-in dies; killing all
+        // three covers any that outlived the others.
+        for p in [
+            self.host_process()?,
+            self.sandbox_process()?,
+            self.vmm_process()?,
+        ]
+        .into_iter()
+        .flatten()
         {
             p.signal(libc::SIGKILL)
                 .map_err(|source| ContainerError::Io {

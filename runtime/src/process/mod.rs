@@ -5,8 +5,10 @@
 //! child inherits the caller's stdio and relays it for the workload; the
 //! parent waits until the child reports on a sync pipe that the container
 //! (or the extra process) is ready, writes the `--pid-file`, and returns.
-//! The child exits with the workload's status, re-raising a fatal signal
-//! ([`exit`]), so a caller's `waitpid` sees what it would see with runc.
+//! The container's pid is the sandbox's stand-in ([`standin`]), which ends
+//! with the workload's status, re-raising a fatal signal ([`exit`]), so a
+//! caller's `waitpid` sees what it would see with runc; an exec process
+//! ends like its process itself.
 //!
 //! - [`sync`]: the child side and the parent side of the sync pipe;
 //! - [`console`]: `--console-socket`: a host pty whose master goes to the
@@ -14,12 +16,15 @@
 //! - [`pidfile`]: `--pid-file`, written atomically;
 //! - [`exit`]: exit like the workload did;
 //! - [`pidfd`]: waiting for and signalling processes that are not our
-//!   children, safe against pid reuse.
+//!   children, safe against pid reuse;
+//! - [`standin`]: the container's host process (its pid), in the spec's
+//!   namespaces, when the sandbox process owns the VM.
 
 pub mod console;
 pub mod exit;
 pub mod pidfd;
 pub mod pidfile;
+pub mod standin;
 pub mod sync;
 
 use nix::errno::Errno;

@@ -3,7 +3,8 @@
 //!
 //! The child finds the pipe's write end as fd [`SYNC_FD`] and the
 //! environment variable [`CHILD_ENV`] naming its role. It writes one JSON
-//! line, `{"ready":true}` or `{"error":"…"}`, and closes the pipe. The
+//! line, `{"ready":true}`, `{"pid":N}` (ready, and the caller's pid is N,
+//! the container's stand-in) or `{"error":"…"}`, and closes the pipe. The
 //! parent reads to end of file: no line means the child died first.
 
 use std::fs::File;
@@ -41,6 +42,7 @@ pub enum SyncError {
 #[serde(rename_all = "lowercase")]
 enum Report {
     Ready(bool),
+    Pid(i32),
     Error(String),
 }
 
@@ -143,9 +145,9 @@ impl Pending {
     }
 
     /// Waits for the child's report. On success the child is left running
-    /// (it is not reaped: the caller's reaper will be). On failure it has
-    /// been waited for.
-    pub fn wait_ready(mut self) -> Result<Child, SyncError> {
+    /// (it is not reaped: the caller's reaper will be), with the pid it
+    /// reported, if any. On failure it has been waited for.
+    pub fn wait_ready(mut self) -> Result<(Child, Option<i32>), SyncError> {
         let mut text = String::new();
         let read = (&mut self.report)
             .take(MAX_REPORT)
@@ -165,7 +167,8 @@ impl Pending {
             }
         };
         match report {
-            Some(Report::Ready(true)) => Ok(self.child),
+            Some(Report::Ready(true)) => Ok((self.child, None)),
+            Some(Report::Pid(pid)) if pid > 0 => Ok((self.child, Some(pid))),
             Some(Report::Error(message)) => {
                 let _ = self.child.wait();
                 Err(SyncError::Failed(message))
@@ -224,6 +227,12 @@ impl Notifier {
         self.send(&Report::Ready(true));
     }
 
+    /// Reports success with the pid the caller is to report (the
+    /// container's stand-in) and closes the pipe.
+    pub fn ready_with_pid(&mut self, pid: i32) {
+        self.send(&Report::Pid(pid));
+    }
+
     /// Reports a failure and closes the pipe (no-op after [`Self::ready`]).
     pub fn fail(&mut self, message: &str) {
         self.send(&Report::Error(message.to_owned()));
@@ -251,7 +260,9 @@ mod tests {
 
     fn sh(script: &str) -> Result<Child, SyncError> {
         let args = vec!["-c".to_string(), script.to_string()];
-        spawn(Path::new("/bin/sh"), &args, "test", ChildStdio::Inherit)?.wait_ready()
+        spawn(Path::new("/bin/sh"), &args, "test", ChildStdio::Inherit)?
+            .wait_ready()
+            .map(|(child, _)| child)
     }
 
     #[test]
@@ -260,6 +271,15 @@ mod tests {
             sh(r#"[ "$_HULL_CHILD" = test ] && echo '{"ready":true}' >&3 && exec 3>&- && exit 7"#)
                 .unwrap();
         assert_eq!(child.wait().unwrap().code(), Some(7));
+    }
+
+    #[test]
+    fn a_ready_child_may_name_the_pid_to_report() {
+        let args = vec!["-c".to_string(), r#"echo '{"pid":42}' >&3"#.to_string()];
+        let pending = spawn(Path::new("/bin/sh"), &args, "test", ChildStdio::Inherit).unwrap();
+        let (mut child, pid) = pending.wait_ready().unwrap();
+        assert_eq!(pid, Some(42));
+        child.wait().unwrap();
     }
 
     #[test]

@@ -23,6 +23,7 @@ use agent_protocol::container::{valid_id, Stream};
 use agent_protocol::wire::ReadyInfo;
 
 use crate::bundle::Bundle;
+use crate::process::standin::{Standin, StandinNamespaces};
 use crate::state::{ContainerState, ContainerStatus, StateError, StateStore};
 
 pub mod artifacts;
@@ -99,6 +100,8 @@ pub enum SandboxError {
     Network(#[from] network::NetworkSetupError),
     #[error("{0}")]
     Prepare(String),
+    #[error(transparent)]
+    Standin(#[from] crate::process::standin::StandinError),
 }
 
 /// What a sandbox is made of.
@@ -119,6 +122,10 @@ pub struct SandboxConfig {
     pub detached: bool,
     /// `--systemd-cgroup`: `linux.cgroupsPath` is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// The `hull` executable to start the container's stand-in from (see
+    /// [`crate::process::standin`]); `None`: this process is the
+    /// container's pid (`hull run`).
+    pub standin: Option<PathBuf>,
 }
 
 impl SandboxConfig {
@@ -134,6 +141,7 @@ impl SandboxConfig {
             power_off_timeout: POWER_OFF_TIMEOUT,
             detached: false,
             systemd_cgroup: false,
+            standin: None,
         }
     }
 }
@@ -155,6 +163,7 @@ pub struct Sandbox {
     _socket: SocketFile,
     state: StateDir,
     power_off_timeout: Duration,
+    standin: Option<Standin>,
 }
 
 /// The VM's socket file, removed when the sandbox goes (the VM is gone by
@@ -271,6 +280,22 @@ impl Sandbox {
         let netns = NetnsMode::of(&bundle.spec);
         let host_netns = network::HostNetns::open()?;
         netns.enter()?;
+        // The container's pid from here on: in its network namespace, and
+        // in the runtime's mount namespace unless it gets its own.
+        let standin = match &config.standin {
+            Some(exe) => {
+                let standin = Standin::spawn(exe, &StandinNamespaces::of(&bundle.spec))?;
+                store.update(&config.id, |s| {
+                    s.pid = standin.pid();
+                    s.hull.pid_start_time = standin.start_time();
+                    s.hull.sandbox_pid = pid;
+                    s.hull.sandbox_start_time = record.hull.pid_start_time;
+                    Ok(())
+                })?;
+                Some(standin)
+            }
+            None => None,
+        };
         // The hooks run in the runtime's own network namespace, as runc's
         // do (Docker's asks dockerd to move the veth; others act by hand).
         host_netns
@@ -337,7 +362,14 @@ impl Sandbox {
             _socket: socket_guard,
             state,
             power_off_timeout: config.power_off_timeout,
+            standin,
         })
+    }
+
+    /// The container's stand-in, if this sandbox started one: whoever
+    /// takes it lets it go when the workload has ended.
+    pub fn take_standin(&mut self) -> Option<Standin> {
+        self.standin.take()
     }
 
     pub fn id(&self) -> &str {

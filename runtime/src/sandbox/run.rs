@@ -36,6 +36,8 @@ pub enum RunError {
     RawMode(io::Error),
     #[error("{0}")]
     Lifecycle(String),
+    #[error("cannot watch the container's host process: {0}")]
+    Standin(io::Error),
 }
 
 /// What the caller does at the steps of a run. `hull run` starts the
@@ -89,6 +91,9 @@ pub struct RunOptions {
 pub struct RunOutcome {
     pub status: ExitStatus,
     pub timings: Timings,
+    /// The container's stand-in, still running: to be let go with
+    /// `status`.
+    pub standin: Option<crate::process::standin::Standin>,
 }
 
 /// Where a received signal goes.
@@ -147,7 +152,8 @@ impl Router {
                     client.signal(id, None, signal, false)
                 };
             }
-            Target::Booting if terminates(signal) => {
+            // The stand-in was killed: the container's pid is gone.
+            Target::Booting if terminates(signal) || signal == libc::SIGKILL => {
                 route.interrupted.get_or_insert(signal);
                 if let Some(k) = &route.killer {
                     k.kill();
@@ -224,6 +230,13 @@ pub fn run_with(
         move |k| r.set_killer(k),
     );
     let mut sandbox = booted.map_err(|e| router.fail(e))?;
+    let mut standin = sandbox.take_standin();
+    if let Some(s) = standin.as_mut() {
+        let r = router.clone();
+        let host_tty = stdio.stdout.try_clone().ok();
+        s.forward(move |signal| r.deliver(signal, &host_tty))
+            .map_err(RunError::Standin)?;
+    }
     let id = sandbox.id().to_owned();
     let terminal = bundle.terminal();
     let stdin = stdio.stdin.is_some();
@@ -288,5 +301,9 @@ pub fn run_with(
     drop(waiter);
     sandbox.shutdown()?;
     timings.mark("teardown");
-    Ok(RunOutcome { status, timings })
+    Ok(RunOutcome {
+        status,
+        timings,
+        standin,
+    })
 }

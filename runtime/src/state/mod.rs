@@ -75,7 +75,9 @@ pub struct ContainerState {
     pub id: String,
     /// As recorded; see [`ContainerState::current_status`].
     pub status: ContainerStatus,
-    /// The sandbox process (it owns the VM).
+    /// The container's host process: the stand-in a detached sandbox
+    /// started (see [`crate::process::standin`]), else the sandbox process
+    /// itself (`hull run`).
     pub pid: i32,
     /// The bundle directory, absolute.
     pub bundle: PathBuf,
@@ -94,6 +96,12 @@ pub struct ContainerState {
 #[serde(rename_all = "camelCase")]
 pub struct Private {
     /// Start time of [`ContainerState::pid`] (`/proc/<pid>/stat` field 22).
+    pub pid_start_time: u64,
+    /// The sandbox process (it owns the VM) and its start time, when it is
+    /// not `pid` (0 when it is).
+    #[serde(default)]
+    pub sandbox_pid: i32,
+    #[serde(default)]
     pub sandbox_start_time: u64,
     /// The host side of the sandbox VM's hybrid vsock.
     pub vsock_socket: PathBuf,
@@ -148,7 +156,7 @@ impl ContainerState {
             annotations: crate::bundle::spec::annotations(&bundle.spec),
             created: time::rfc3339_nanos(std::time::SystemTime::now()),
             hull: Private {
-                sandbox_start_time: stat.start_time,
+                pid_start_time: stat.start_time,
                 vsock_socket,
                 ..Private::default()
             },
@@ -159,7 +167,7 @@ impl ContainerState {
     /// its pid was reused, the recorded status otherwise.
     pub fn current_status(&self) -> ContainerStatus {
         if self.status == ContainerStatus::Stopped
-            || !proc::is_alive(self.pid, self.hull.sandbox_start_time)
+            || !proc::is_alive(self.pid, self.hull.pid_start_time)
         {
             ContainerStatus::Stopped
         } else {

@@ -76,7 +76,7 @@ fn a_live_sandbox_keeps_its_status_a_dead_or_reused_pid_is_stopped() {
     assert_eq!((oci.status, oci.pid), (ContainerStatus::Stopped, 0));
 
     let mut reused = record("c3");
-    reused.hull.sandbox_start_time += 1;
+    reused.hull.pid_start_time += 1;
     assert_eq!(reused.current_status(), ContainerStatus::Stopped);
 
     let mut stopped = record("c4");
@@ -170,6 +170,6 @@ fn state_json_keeps_private_fields_apart() {
         assert!(v.get(key).is_some(), "{key} missing in {v}");
     }
     assert_eq!(v["status"], "running");
-    assert!(v["hull"]["sandboxStartTime"].is_u64());
+    assert!(v["hull"]["pidStartTime"].is_u64());
     assert_eq!(v["hull"]["vsockSocket"], "/run/hull/x/vsock.sock");
 }

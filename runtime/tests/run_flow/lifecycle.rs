@@ -12,7 +12,7 @@ use super::{text, Case};
 
 impl Case {
     /// `hull --root <root> ARGS` with the fake VMM.
-    fn cli(&self, args: &[&str]) -> Command {
+    pub(crate) fn cli(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hull"));
         cmd.arg("--root")
             .arg(self.root())
@@ -26,12 +26,12 @@ impl Case {
         cmd
     }
 
-    fn run_cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+    pub(crate) fn run_cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let out = self.cli(args).output().unwrap();
         (out.status.code(), text(&out.stdout), text(&out.stderr))
     }
 
-    fn status(&self) -> String {
+    pub(crate) fn status(&self) -> String {
         let (code, out, err) = self.run_cli(&["state", &self.id]);
         assert_eq!(code, Some(0), "{err}");
         let v: Value = serde_json::from_str(&out).unwrap();
@@ -40,7 +40,7 @@ impl Case {
 
     /// `hull create` with stdin from a pipe we keep and stdout/stderr into
     /// files; returns the sandbox pid and our end of its stdin.
-    fn create(&self) -> (i32, std::process::ChildStdin) {
+    pub(crate) fn create(&self) -> (i32, std::process::ChildStdin) {
         let out = std::fs::File::create(self.tmp.join("out")).unwrap();
         let err = std::fs::File::create(self.tmp.join("err")).unwrap();
         let pid_file = self.tmp.join("pid");
@@ -60,13 +60,13 @@ impl Case {
         (pid, stdin)
     }
 
-    fn file(&self, name: &str) -> String {
+    pub(crate) fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.tmp.join(name)).unwrap_or_default()
     }
 }
 
 /// Waits for our (adopted) descendant `pid`.
-fn wait_pid(pid: i32) -> std::process::ExitStatus {
+pub fn wait_pid(pid: i32) -> std::process::ExitStatus {
     let mut status = 0;
     // SAFETY: waitpid with a valid status pointer.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };

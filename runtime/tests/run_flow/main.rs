@@ -7,6 +7,7 @@
 
 mod fake_vmm;
 mod lifecycle;
+mod standin;
 
 use std::io::{Read, Write};
 use std::panic;
@@ -376,7 +377,19 @@ fn main() {
         return;
     }
     lifecycle::become_subreaper();
-    let cases: [(&str, fn()); 17] = [
+    let cases: [(&str, fn()); 20] = [
+        (
+            "standin_namespaces",
+            standin::the_pid_has_the_namespaces_the_spec_lists,
+        ),
+        (
+            "standin_inherits",
+            standin::unlisted_namespaces_are_the_runtimes,
+        ),
+        (
+            "standin_killed",
+            standin::killing_the_pid_ends_the_container,
+        ),
         ("hooks", lifecycle::hooks_run_at_their_steps),
         (
             "hook_failures",
