@@ -19,6 +19,7 @@
 //! power_off_secs = 60
 //! agent_request_secs = 60
 //! output_grace_secs = 10
+//! poststart_grace_ms = 250
 //!
 //! [log]
 //! level = "warn"
@@ -125,6 +126,9 @@ pub struct TimeoutSettings {
     pub output_grace_secs: u32,
     /// How long an agent request (all but `wait`) may take.
     pub agent_request_secs: u32,
+    /// How long `start` lets the workload run (or exit) before it runs the
+    /// `poststart` hooks (only when there are some).
+    pub poststart_grace_ms: u32,
 }
 
 /// The whole configuration: the file's values over the built-in defaults,
@@ -155,6 +159,7 @@ impl Default for Config {
                 power_off_secs: crate::sandbox::POWER_OFF_TIMEOUT.as_secs() as u32,
                 output_grace_secs: crate::sandbox::run::DEFAULT_OUTPUT_GRACE.as_secs() as u32,
                 agent_request_secs: crate::sandbox::client::REQUEST_DEADLINE.as_secs() as u32,
+                poststart_grace_ms: crate::container::POSTSTART_GRACE.as_millis() as u32,
             },
             log_level: LogLevel::Warn,
             allowed_annotations: SETTINGS
@@ -289,6 +294,11 @@ impl Config {
     /// How long output may drain after the workload exited.
     pub fn output_grace(&self) -> Duration {
         Duration::from_secs(self.timeouts.output_grace_secs.into())
+    }
+
+    /// How long `start` lets the workload run before `poststart` hooks.
+    pub fn poststart_grace(&self) -> Duration {
+        Duration::from_millis(self.timeouts.poststart_grace_ms.into())
     }
 }
 

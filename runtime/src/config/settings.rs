@@ -109,6 +109,12 @@ pub const SETTINGS: &[Setting] = &[
         about: "seconds output may still drain after the workload exited",
         unsafe_annotation: false,
     },
+    Setting {
+        key: "timeouts.poststart_grace_ms",
+        kind: Kind::Int { min: 0, max: 60000 },
+        about: "milliseconds start lets the workload run (or exit) before poststart hooks",
+        unsafe_annotation: false,
+    },
 ];
 
 /// Whether `name` is a section of the file.
@@ -199,6 +205,7 @@ pub fn store(config: &mut Config, key: &str, value: Value) {
         ("timeouts.power_off_secs", Value::Int(n)) => config.timeouts.power_off_secs = n,
         ("timeouts.output_grace_secs", Value::Int(n)) => config.timeouts.output_grace_secs = n,
         ("timeouts.agent_request_secs", Value::Int(n)) => config.timeouts.agent_request_secs = n,
+        ("timeouts.poststart_grace_ms", Value::Int(n)) => config.timeouts.poststart_grace_ms = n,
         // Kinds and keys come from SETTINGS together (a test checks that
         // every setting is stored).
         _ => {}
@@ -223,6 +230,7 @@ pub fn value_text(config: &Config, key: &str) -> String {
         "timeouts.power_off_secs" => config.timeouts.power_off_secs.to_string(),
         "timeouts.output_grace_secs" => config.timeouts.output_grace_secs.to_string(),
         "timeouts.agent_request_secs" => config.timeouts.agent_request_secs.to_string(),
+        "timeouts.poststart_grace_ms" => config.timeouts.poststart_grace_ms.to_string(),
         _ => String::new(),
     }
 }

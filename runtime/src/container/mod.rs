@@ -74,7 +74,13 @@ pub struct Container {
     pub status: ContainerStatus,
     /// The deadline of agent requests (`timeouts.agent_request_secs`).
     pub agent_deadline: Duration,
+    /// `timeouts.poststart_grace_ms` (see [`Container::start`]).
+    pub poststart_grace: Duration,
 }
+
+/// How long `start` lets the workload run (or exit) before it runs the
+/// `poststart` hooks, by default.
+pub const POSTSTART_GRACE: Duration = Duration::from_millis(250);
 
 impl Container {
     pub fn load(root: &Path, id: &str) -> Result<Self> {
@@ -86,6 +92,7 @@ impl Container {
             state,
             status,
             agent_deadline: crate::sandbox::client::REQUEST_DEADLINE,
+            poststart_grace: POSTSTART_GRACE,
         })
     }
 
@@ -189,6 +196,13 @@ impl Container {
 
     /// `start`: `startContainer` hooks, the init runs, status `running`,
     /// `poststart` hooks (their failures are returned, to be logged).
+    ///
+    /// The agent answers once the init has exec'd. A runc init is already
+    /// running in the container when `start` lets it exec, so its first
+    /// steps beat any hook; a guest process still pages its program in over
+    /// virtio-fs then. So when there are `poststart` hooks, they run once
+    /// the workload has exited or had [`Self::poststart_grace`] to run (a
+    /// `wait` with that deadline), and see what it did first.
     pub fn start(&mut self) -> Result<Vec<String>> {
         match self.status {
             ContainerStatus::Created if !self.state.hull.foreground => {}
@@ -211,7 +225,19 @@ impl Container {
             .store
             .set_status(&self.state.id, ContainerStatus::Running)?;
         self.status = self.state.status;
+        if !hooks.get(HookKind::Poststart).is_empty() && !self.poststart_grace.is_zero() {
+            self.let_it_run(agent);
+        }
         Ok(self.run_hooks_warn(&hooks, HookKind::Poststart))
+    }
+
+    /// Waits until the init exits or [`Self::poststart_grace`] passed; the
+    /// connection is dropped either way (the agent's wait for it ends with
+    /// the process).
+    fn let_it_run(&self, mut agent: Client) {
+        if agent.set_timeout(Some(self.poststart_grace)).is_ok() {
+            let _ = agent.wait(self.id(), None);
+        }
     }
 
     /// `kill`: the signal to the init (or, with `all`, every process). A

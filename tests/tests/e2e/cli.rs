@@ -123,13 +123,15 @@ fn create(dir: &Path, bundle: &Path, id: &str, extra: &[&str]) -> i32 {
         .unwrap()
 }
 
-/// hull-vmm among the container's host processes (`ps`): the one that is
-/// not its sandbox process `sandbox`.
-fn vmm_of(pids: &[i32], sandbox: i32) -> i32 {
+/// hull-vmm among the container's host processes (`ps`: its stand-in,
+/// sandbox process and VMM).
+fn vmm_of(pids: &[i32]) -> i32 {
     pids.iter()
-        .find(|&&p| p != sandbox)
+        .find(|&&p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "hull-vmm")
+        })
         .copied()
-        .expect("a VMM pid")
+        .unwrap_or_else(|| panic!("no hull-vmm among {pids:?}"))
 }
 
 fn bundle(name: &str, spec: &Spec) -> Scratch {
@@ -200,7 +202,7 @@ fn create_start_exec_pause_events_kill_delete() {
 
     ok(&["pause", &id]);
     assert_eq!(status_of(&id), "paused");
-    let vmm = vmm_of(&pids, pid);
+    let vmm = vmm_of(&pids);
     // The container's cgroup is frozen in the guest; the VM runs on.
     let stat = std::fs::read_to_string(format!("/proc/{vmm}/stat")).unwrap();
     let state = stat.rsplit(") ").next().unwrap().chars().next();
@@ -471,7 +473,7 @@ fn cgroups_path_network_namespace_and_resources_reach_the_sandbox() {
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(own.contains(&cgroup), "{own}");
     let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
-    let vmm = vmm_of(&pids, pid);
+    let vmm = vmm_of(&pids);
     assert_eq!(
         std::fs::read_link(format!("/proc/{vmm}/ns/net")).unwrap(),
         std::fs::read_link(&netns).unwrap(),
@@ -506,7 +508,8 @@ fn cgroups_path_network_namespace_and_resources_reach_the_sandbox() {
 }
 
 /// What `start`, `exec` and the hooks use is the spec `create` was given:
-/// changing the bundle's config.json afterwards changes nothing.
+/// changing the bundle's config.json afterwards changes nothing. The
+/// poststart hook runs after the workload's first step.
 #[test]
 fn config_changes_after_create_do_not_reach_the_container() {
     subreaper();
@@ -515,10 +518,18 @@ fn config_changes_after_create_do_not_reach_the_container() {
         &Spec::new(&["sh", "-c", "echo from-create; echo $MARK"]),
     );
     let marker = s.0.join("poststart-ran");
-    let mut first = Spec::new(&["sh", "-c", "echo from-create $MARK"]);
+    // The poststart hook appends to the file the workload appends to
+    // first, as runtime-tools' poststart test checks.
+    let order = s.0.join("b/rootfs/tmp/order");
+    let mut first = Spec::new(&[
+        "sh",
+        "-c",
+        "echo from-create $MARK; echo process >> /tmp/order",
+    ]);
     first.env.push("MARK=one".into());
     first.patch = serde_json::json!({"hooks": {"poststart": [
-        {"path": "/bin/sh", "args": ["sh", "-c", format!("echo ran > {}", marker.display())]}
+        {"path": "/bin/sh", "args": ["sh", "-c",
+            format!("echo ran > {}; echo hook >> {}", marker.display(), order.display())]}
     ]}});
     write_config(&s.0.join("b"), &first);
     let id = id("after-create");
@@ -537,6 +548,11 @@ fn config_changes_after_create_do_not_reach_the_container() {
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap_or_default(),
         "ran\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&order).unwrap_or_default(),
+        "process\nhook\n",
+        "poststart ran before the workload's first step"
     );
     ok(&["delete", &id]);
 }
@@ -558,7 +574,7 @@ fn an_agent_that_stops_answering_hits_the_deadline() {
     ok(&["start", &id]);
     wait_file(&s.0.join("out"), "ready\n");
     let pids: Vec<i32> = serde_json::from_str(&ok(&["ps", "--format", "json", &id])).unwrap();
-    let vmm = vmm_of(&pids, pid);
+    let vmm = vmm_of(&pids);
     // SAFETY: plain kill of the container's VMM, which this test owns.
     unsafe { libc::kill(vmm, libc::SIGSTOP) };
     let started = Instant::now();
