@@ -74,6 +74,72 @@ impl ContainerConfig {
     }
 }
 
+/// A namespace `path` naming another container of the same VM (a pod's
+/// sandbox), as the host rewrites `/proc/<its pid>/ns/<type>`:
+/// `/run/hull/containers/<id>`; the entry's type says which namespace.
+pub const SIBLING_NS_DIR: &str = "/run/hull/containers/";
+
+/// The namespace path naming container `id` (see [`SIBLING_NS_DIR`]).
+pub fn sibling_ns_path(id: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{SIBLING_NS_DIR}{id}"))
+}
+
+impl ContainerConfig {
+    /// The namespaces the container joins from a sibling container (its
+    /// id and their types), from [`SIBLING_NS_DIR`] paths. Another path
+    /// (but the network's, which the VM is) is an error, as are two
+    /// siblings.
+    pub fn joined(&self) -> Result<Option<(String, Vec<LinuxNamespaceType>)>, String> {
+        let mut found: Option<(String, Vec<LinuxNamespaceType>)> = None;
+        let list = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref());
+        for ns in list.into_iter().flatten() {
+            let Some(path) = ns.path().as_ref().filter(|p| !p.as_os_str().is_empty()) else {
+                continue;
+            };
+            if ns.typ() == LinuxNamespaceType::Network {
+                continue;
+            }
+            let id = path
+                .to_str()
+                .and_then(|p| p.strip_prefix(SIBLING_NS_DIR))
+                .filter(|id| valid_id(id))
+                .ok_or_else(|| {
+                    format!(
+                        "namespace path {} names no container of this VM",
+                        path.display()
+                    )
+                })?;
+            match &mut found {
+                Some((first, _)) if first != id => {
+                    return Err(format!("namespaces of two containers ({first}, {id})"))
+                }
+                Some((_, types)) => types.push(ns.typ()),
+                None => found = Some((id.to_string(), vec![ns.typ()])),
+            }
+        }
+        Ok(found)
+    }
+
+    /// [`Self::namespaces`] without those joined from a sibling: the ones
+    /// the container gets new.
+    pub fn new_namespaces(&self) -> Vec<LinuxNamespaceType> {
+        let joined = self
+            .joined()
+            .ok()
+            .flatten()
+            .map(|(_, t)| t)
+            .unwrap_or_default();
+        self.namespaces()
+            .into_iter()
+            .filter(|t| !joined.contains(t))
+            .collect()
+    }
+}
+
 /// A `linux` section with nothing in it (`oci-spec`'s `Default` fills in
 /// runc's defaults, which a spec that omits them must not get).
 pub fn empty_linux() -> Linux {
@@ -256,6 +322,38 @@ pub fn valid_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_namespaces(list: serde_json::Value) -> ContainerConfig {
+        let spec = serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": list}});
+        ContainerConfig {
+            spec: serde_json::from_value(spec).unwrap(),
+            resources: None,
+        }
+    }
+
+    #[test]
+    fn a_sibling_path_is_a_join_and_anything_else_an_error() {
+        use LinuxNamespaceType as Ns;
+        let c = with_namespaces(serde_json::json!([
+            {"type": "pid"},
+            {"type": "ipc", "path": sibling_ns_path("pod")},
+            {"type": "uts", "path": sibling_ns_path("pod")},
+            {"type": "network", "path": "/var/run/netns/x"},
+        ]));
+        assert_eq!(c.joined(), Ok(Some(("pod".into(), vec![Ns::Ipc, Ns::Uts]))));
+        assert_eq!(c.new_namespaces(), [Ns::Pid, Ns::Network]);
+        let c = with_namespaces(serde_json::json!([{"type": "ipc", "path": "/proc/1/ns/ipc"}]));
+        assert!(c.joined().is_err());
+        let c = with_namespaces(serde_json::json!([
+            {"type": "ipc", "path": sibling_ns_path("a")},
+            {"type": "uts", "path": sibling_ns_path("b")},
+        ]));
+        assert!(c.joined().is_err());
+        let c = with_namespaces(
+            serde_json::json!([{"type": "ipc", "path": "/run/hull/containers/../x"}]),
+        );
+        assert!(c.joined().is_err());
+    }
 
     #[test]
     fn ids_are_checked() {

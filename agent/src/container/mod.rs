@@ -220,6 +220,13 @@ impl Registry {
                 return err(ErrorCode::CreateFailed, message);
             }
         };
+        let peer = match self.peer_of(&config) {
+            Ok(p) => p,
+            Err(message) => {
+                self.lock().creating.remove(id);
+                return err(ErrorCode::CreateFailed, message);
+            }
+        };
         let cgroup = cgroup::create(id);
         if let Some(resources) = config.resources.as_ref().filter(|r| !r.is_empty()) {
             if let Err((_, message)) = apply_resources(&cgroup, resources) {
@@ -233,6 +240,7 @@ impl Registry {
             container: Some(config.clone()),
             cgroup: cgroup.clone(),
             join: None,
+            peer,
             seccomp: guards.seccomp.clone(),
         };
         // The device program goes on once the init has made its nodes
@@ -331,6 +339,7 @@ impl Registry {
             process,
             cgroup,
             join: Some((init_pid, namespaces)),
+            peer: None,
             seccomp,
         };
         match self.spawn(&request, stdin) {
@@ -346,6 +355,27 @@ impl Registry {
                 }
             }
             Err(e) => e,
+        }
+    }
+
+    /// The init pid of the sibling `config` joins namespaces of, and
+    /// which; the mount namespace is the container's own (its root is).
+    fn peer_of(
+        &self,
+        config: &ContainerConfig,
+    ) -> Result<Option<(i32, Vec<LinuxNamespaceType>)>, String> {
+        let Some((sibling, types)) = config.joined()? else {
+            return Ok(None);
+        };
+        if types.contains(&LinuxNamespaceType::Mount) {
+            return Err(format!(
+                "joining the mount namespace of container {sibling} is not supported: each container of a pod has its own root"
+            ));
+        }
+        let inner = self.lock();
+        match inner.containers.get(&sibling) {
+            Some(c) => Ok(Some((c.init.pid, types))),
+            None => Err(format!("container {sibling} is not in this VM")),
         }
     }
 

@@ -23,6 +23,10 @@ pub struct InitRequest {
     pub cgroup: String,
     /// For an exec: the pid whose namespaces the process joins, and which.
     pub join: Option<(i32, Vec<LinuxNamespaceType>)>,
+    /// For a pod's app container: the init of the sibling whose namespaces
+    /// it joins, and which (it gets new ones of the other listed types).
+    #[serde(default)]
+    pub peer: Option<(i32, Vec<LinuxNamespaceType>)>,
     /// The container's seccomp filter, compiled by the agent; installed on
     /// the init and on every exec'd process, as runc does.
     #[serde(default)]

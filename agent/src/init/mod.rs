@@ -103,7 +103,10 @@ fn run(sync: &mut File) -> Result<()> {
     process::apply_limits(&request.process)?;
     match (&request.join, &request.container) {
         (None, Some(container)) => {
-            let namespaces = container.namespaces();
+            if let Some((pid, joined)) = &request.peer {
+                join_peer(*pid, joined)?;
+            }
+            let namespaces = container.new_namespaces();
             if namespaces.contains(&Ns::User) {
                 userns::enter(sync)?;
             }
@@ -225,6 +228,26 @@ fn unshare(namespaces: &[Ns]) -> Result<()> {
     checked(nix::sched::unshare(flags), || {
         format!("unshare {namespaces:?}")
     })
+}
+
+/// Joins the namespaces `joined` of a pod sibling whose init is `pid`
+/// (ipc, uts, cgroup, pid, time, user; never its mount namespace): the
+/// new container is made in them.
+fn join_peer(pid: i32, joined: &[Ns]) -> Result<()> {
+    for ns in [Ns::User, Ns::Ipc, Ns::Uts, Ns::Cgroup, Ns::Pid, Ns::Time] {
+        if !joined.contains(&ns) {
+            continue;
+        }
+        let path = format!("/proc/{pid}/ns/{}", ns_file(ns));
+        let file = File::open(&path).map_err(|e| InitError::os(format!("open {path}"), e))?;
+        checked(nix::sched::setns(&file, ns_flag(ns)), || {
+            format!("setns {ns:?} of pid {pid}")
+        })?;
+        if ns == Ns::User {
+            userns::become_root()?;
+        }
+    }
+    Ok(())
 }
 
 /// Joins the namespaces of the container whose init is `pid`: the user

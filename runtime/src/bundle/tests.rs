@@ -155,7 +155,7 @@ fn unsupported_fields_are_refused_by_name() {
     config["linux"] = json!({"intelRdt": {"closID": "x"}});
     let e = load_err(&config);
     assert!(e.contains("linux.intelRdt.closID"), "{e}");
-    config["linux"] = json!({"namespaces": [{"type": "ipc", "path": "/proc/1/ns/ipc"}]});
+    config["linux"] = json!({"namespaces": [{"type": "ipc", "path": "/run/ipcns/1"}]});
     let e = load_err(&config);
     assert!(e.contains("linux.namespaces[0].path"), "{e}");
     // A namespace list without a network namespace: the host's network.

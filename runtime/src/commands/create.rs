@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use crate::Global;
+use runtime::bundle::pod::{self, PodRole};
 use runtime::bundle::Bundle;
 use runtime::config::Config;
 use runtime::host::resources::vm_size;
 use runtime::process::console::Pty;
 use runtime::process::sync::{self, ChildStdio, Notifier};
 use runtime::process::{exit, pidfile};
+use runtime::sandbox::member::PodSandbox;
 use runtime::sandbox::run::{self, RunError, RunOptions};
 use runtime::sandbox::stdio::HostStdio;
 use runtime::sandbox::{Artifacts, SandboxConfig};
@@ -97,6 +99,7 @@ pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32
     }
     let config = container_config(global, &bundle)?;
     vm_size(bundle.resources().as_ref(), config.vm_defaults())?;
+    pod_of(global, &bundle)?;
     let store = StateStore::new(&global.root);
     let dir = store.dir(&create.id)?;
     if dir.exists() {
@@ -153,6 +156,40 @@ pub fn sandbox_config(
     Ok(sandbox)
 }
 
+/// The pod sandbox whose VM a container of `bundle` joins, if it is a
+/// pod's app container (see [`runtime::bundle::pod`]).
+pub fn pod_of(global: &Global, bundle: &Bundle) -> anyhow::Result<Option<PodSandbox>> {
+    let reference = match pod::role(&bundle.spec)? {
+        PodRole::Own => return Ok(None),
+        PodRole::Member(r) => r,
+    };
+    let store = StateStore::new(&global.root);
+    if let Some(found) = PodSandbox::find(&store, &reference)? {
+        return Ok(Some(found));
+    }
+    // A path into a process that is no hull container's: only its network
+    // namespace can be entered (on the host); the others would have to be
+    // the guest's.
+    let linux = bundle.spec.linux().as_ref();
+    for ns in linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let into = ns.path().as_deref().and_then(pod::proc_ns_pid);
+        if let (Some(pid), false) = (
+            into,
+            ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network,
+        ) {
+            bail!(
+                "linux.namespaces: the {} namespace of process {pid} cannot be joined: it is no hull container's, and a container in a VM shares namespaces only with its pod",
+                ns.typ()
+            );
+        }
+    }
+    Ok(None)
+}
+
 fn path_arg(p: &Path) -> String {
     p.display().to_string()
 }
@@ -179,6 +216,7 @@ fn sandbox_process(
 ) -> anyhow::Result<i32> {
     let bundle = Bundle::load(&create.bundle)?;
     let config = container_config(global, &bundle)?;
+    let pod = pod_of(global, &bundle)?;
     let mut sandbox = sandbox_config(global, &create.id, &bundle, &config)?;
     sandbox.detached = true;
     sandbox.standin = Some(std::env::current_exe().context("cannot find the hull executable")?);
@@ -186,6 +224,7 @@ fn sandbox_process(
         sandbox,
         output_grace: config.output_grace(),
         forward_signals: true,
+        pod,
     };
     let mut lifecycle = super::lifecycle::Detached {
         hooks: &bundle.hooks,

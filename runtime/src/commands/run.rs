@@ -95,6 +95,7 @@ pub fn main(global: &Global, cli: &Cli, child: Option<&mut Notifier>) -> anyhow:
         sandbox,
         output_grace: config.output_grace(),
         forward_signals: true,
+        pod: super::create::pod_of(global, &bundle)?,
     };
     let mut lifecycle = Foreground {
         global,

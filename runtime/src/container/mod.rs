@@ -343,6 +343,7 @@ impl Container {
                 return Err(ContainerError::Undying { id, pid: p.pid });
             }
         }
+        self.leave_pod();
         let mut stopped = self;
         stopped.state.status = ContainerStatus::Stopped;
         stopped.status = ContainerStatus::Stopped;
@@ -358,6 +359,26 @@ impl Container {
         cgroups?;
         network?;
         Ok(warnings)
+    }
+
+    /// A pod's app container whose sandbox process was killed leaves its
+    /// container in the pod's VM and its binds on the share: both go (best
+    /// effort: the pod may be gone too; after an orderly exit there is
+    /// nothing left to remove).
+    fn leave_pod(&self) {
+        let (Some(_), Some(socket)) = (&self.state.hull.pod_sandbox, &self.state.hull.pod_socket)
+        else {
+            return;
+        };
+        if let Ok(mut agent) = self.agent() {
+            let _ = agent.destroy(self.id());
+        }
+        let _ = crate::sandbox::pod_socket::request(
+            socket,
+            &crate::sandbox::pod_socket::PodRequest::Leave {
+                id: self.id().to_string(),
+            },
+        );
     }
 
     /// An interface added to hull's namespace after `create` (`ctr run

@@ -80,11 +80,19 @@ pub enum StandinError {
     },
     #[error("the container's host process did not start: {0}")]
     Handshake(io::Error),
+    #[error("cannot open the namespace {path} to join: {source}")]
+    Join {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
 }
 
 /// The namespaces a stand-in is made in, from the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandinNamespaces {
+    /// Joined first (a user namespace before the others): a pod member's
+    /// paths into its sandbox's stand-in.
+    pub join: Vec<(CloneFlags, std::path::PathBuf)>,
     pub flags: CloneFlags,
     /// `/proc/<pid>/uid_map` text (empty: none written).
     pub uid_map: String,
@@ -99,36 +107,49 @@ fn map_text(maps: Option<&Vec<LinuxIdMapping>>) -> String {
 }
 
 impl StandinNamespaces {
-    /// A new namespace for each type `spec` lists without a path, but the
-    /// network one (the stand-in is started in the container's).
+    /// A new namespace for each type `spec` lists without a path, the one
+    /// at the path for each it lists with one; never the network one (the
+    /// stand-in is started in the container's).
     pub fn of(spec: &Spec) -> Self {
         let linux = spec.linux().as_ref();
         let mut flags = CloneFlags::empty();
-        for ns in linux
-            .and_then(|l| l.namespaces().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            if ns.path().is_some() {
+        let mut join = Vec::new();
+        let list = linux.and_then(|l| l.namespaces().as_ref());
+        for ns in list.into_iter().flatten() {
+            if ns.typ() == LinuxNamespaceType::Network {
                 continue;
             }
-            flags |= match ns.typ() {
-                LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-                LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-                LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-                LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-                LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-                LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-                LinuxNamespaceType::Network | LinuxNamespaceType::Time => CloneFlags::empty(),
-            };
+            match ns.path().as_ref().filter(|p| !p.as_os_str().is_empty()) {
+                Some(path) if ns.typ() == LinuxNamespaceType::User => {
+                    join.insert(0, (CloneFlags::CLONE_NEWUSER, path.clone()))
+                }
+                Some(path) => join.push((clone_flag(ns.typ()), path.clone())),
+                // Time offsets are the guest's business.
+                None if ns.typ() == LinuxNamespaceType::Time => {}
+                None => flags |= clone_flag(ns.typ()),
+            }
         }
         let user = flags.contains(CloneFlags::CLONE_NEWUSER);
         let pick = |maps| if user { map_text(maps) } else { String::new() };
         Self {
+            join,
             flags,
             uid_map: pick(linux.and_then(|l| l.uid_mappings().as_ref())),
             gid_map: pick(linux.and_then(|l| l.gid_mappings().as_ref())),
         }
+    }
+}
+
+fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
     }
 }
 
@@ -159,6 +180,16 @@ impl Standin {
     /// thread's network namespace and, unless a new one is asked for, its
     /// mount namespace).
     pub fn spawn(exe: &Path, namespaces: &StandinNamespaces) -> Result<Self, StandinError> {
+        let mut joins = Vec::new();
+        for (flag, path) in &namespaces.join {
+            let file = std::fs::File::open(path).map_err(|source| StandinError::Join {
+                path: path.clone(),
+                source,
+            })?;
+            joins.push((flag.bits(), OwnedFd::from(file)));
+        }
+        let join_fds: Vec<(libc::c_int, libc::c_int)> =
+            joins.iter().map(|(f, fd)| (*f, fd.as_raw_fd())).collect();
         let (mut socket, theirs) = UnixStream::pair().map_err(StandinError::Socket)?;
         let theirs = OwnedFd::from(theirs);
         let raw = theirs.as_raw_fd();
@@ -189,7 +220,15 @@ impl Standin {
                     libc::c_uint::MAX,
                     CLOSE_RANGE_CLOEXEC,
                 );
-                if libc::setsid() < 0 || libc::unshare(flags) < 0 {
+                if libc::setsid() < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                for &(kind, fd) in &join_fds {
+                    if libc::setns(fd, kind) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                if libc::unshare(flags) < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())
@@ -197,6 +236,7 @@ impl Standin {
         };
         let mut first = cmd.spawn().map_err(StandinError::Spawn)?;
         drop(theirs);
+        drop(joins);
         let handshake = (|| {
             let dir = format!("/proc/{}", first.id());
             for (which, text) in [("uid", &namespaces.uid_map), ("gid", &namespaces.gid_map)] {

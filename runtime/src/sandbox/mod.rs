@@ -30,7 +30,9 @@ pub mod artifacts;
 pub mod client;
 pub mod console;
 pub mod exec;
+pub mod member;
 pub mod network;
+pub mod pod_socket;
 pub mod pump;
 pub mod run;
 pub mod share;
@@ -48,6 +50,7 @@ pub use timings::Timings;
 
 use console::Console;
 use network::{NetnsMode, SandboxNetwork};
+use pod_socket::{PodServer, PodSocketError};
 use share::{Share, ShareError};
 use state_dir::{StateDir, StateDirError};
 use stdio::StdioError;
@@ -102,6 +105,10 @@ pub enum SandboxError {
     Prepare(String),
     #[error(transparent)]
     Standin(#[from] crate::process::standin::StandinError),
+    #[error(transparent)]
+    Pod(#[from] PodSocketError),
+    #[error("{0}")]
+    Member(String),
 }
 
 /// What a sandbox is made of.
@@ -146,9 +153,10 @@ impl SandboxConfig {
     }
 }
 
-/// A booted sandbox VM with its agent connected. Fields drop in order: the
-/// control connection, the VM (killed and reaped), the share's binds, the
-/// state directory.
+/// A booted sandbox VM with its agent connected: this process's own VM, or
+/// (a pod's app container) another sandbox's that it joined. Fields drop in
+/// order: the control connection, then the VM's parts (see [`Owned`]), the
+/// state directory, the stand-in.
 #[derive(Debug)]
 pub struct Sandbox {
     id: String,
@@ -156,14 +164,30 @@ pub struct Sandbox {
     vsock_socket: PathBuf,
     ready: ReadyInfo,
     control: Arc<Mutex<Client>>,
-    vmm: Vmm,
-    network: SandboxNetwork,
-    share: Share,
-    cgroup: HostCgroup,
-    _socket: SocketFile,
+    role: Role,
     state: StateDir,
     power_off_timeout: Duration,
     standin: Option<Standin>,
+}
+
+/// Whether this process owns the VM or joined another sandbox's.
+#[derive(Debug)]
+enum Role {
+    Owner(Box<Owned>),
+    Member(member::Membership),
+}
+
+/// What an owner has, dropped in order: the pod socket, the VM (killed
+/// and reaped), the network wiring, the share's binds, the host cgroup,
+/// the vsock socket file.
+#[derive(Debug)]
+struct Owned {
+    _pod: PodServer,
+    vmm: Vmm,
+    network: SandboxNetwork,
+    share: Arc<Mutex<Share>>,
+    cgroup: HostCgroup,
+    _socket: SocketFile,
 }
 
 /// The VM's socket file, removed when the sandbox goes (the VM is gone by
@@ -185,8 +209,15 @@ pub const SOCKET_DIR: &str = "/run/hull-vsock";
 /// `/run/hull-vsock/<hash of root and id>.sock` (Docker's state roots with
 /// 64-character ids are too long).
 pub fn vsock_socket_path(root: &Path, id: &str) -> PathBuf {
+    socket_path(root, id, state_dir::VSOCK_SOCKET)
+}
+
+/// `<root>/<id>/<name>` when that fits in a Unix socket address with room
+/// for a `_<port>` suffix, else `/run/hull-vsock/<hash of root, id and
+/// name>.sock`.
+pub fn socket_path(root: &Path, id: &str, name: &str) -> PathBuf {
     use std::hash::{Hash, Hasher};
-    let natural = root.join(id).join(state_dir::VSOCK_SOCKET);
+    let natural = root.join(id).join(name);
     if natural.as_os_str().len() + 6 <= MAX_SOCKET_PATH_BYTES {
         return natural;
     }
@@ -194,6 +225,14 @@ pub fn vsock_socket_path(root: &Path, id: &str) -> PathBuf {
     natural.hash(&mut h);
     Path::new(SOCKET_DIR).join(format!("{:016x}.sock", h.finish()))
 }
+
+/// The pod socket of sandbox `id` (see [`pod_socket`]).
+pub fn pod_socket_path(root: &Path, id: &str) -> PathBuf {
+    socket_path(root, id, POD_SOCKET)
+}
+
+/// The pod socket's file name in the state directory.
+pub const POD_SOCKET: &str = "pod.sock";
 
 /// The host cgroup the sandbox process joined: left again (and what the join
 /// created removed) if the sandbox goes away before it is kept.
@@ -313,12 +352,19 @@ impl Sandbox {
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
         share.add_container(&config.id, bundle)?;
+        let share = Arc::new(Mutex::new(share));
+        let pod_socket = pod_socket_path(&config.state_root, &config.id);
+        let pod = PodServer::start(pod_socket.clone(), config.id.clone(), share.clone())?;
+        store.update(&config.id, |s| {
+            s.hull.pod_socket = Some(pod_socket);
+            Ok(())
+        })?;
         let log = std::fs::File::create(state.console_log()).map_err(SandboxError::ConsoleLog)?;
         let vmm_config = VmmConfig {
             artifacts: config.artifacts.clone(),
             mem_mib: config.mem_mib,
             cpus: config.cpus,
-            share_dir: share.dir().to_path_buf(),
+            share_dir: state.share(),
             vsock_socket: socket,
             nics: network.nics(),
         };
@@ -355,11 +401,14 @@ impl Sandbox {
             vsock_socket: vmm_config.vsock_socket,
             ready,
             control: Arc::new(Mutex::new(client)),
-            vmm,
-            network,
-            share,
-            cgroup,
-            _socket: socket_guard,
+            role: Role::Owner(Box::new(Owned {
+                _pod: pod,
+                vmm,
+                network,
+                share,
+                cgroup,
+                _socket: socket_guard,
+            })),
             state,
             power_off_timeout: config.power_off_timeout,
             standin,
@@ -390,7 +439,9 @@ impl Sandbox {
     /// after shutdown or drop, for `hull delete` to remove.
     pub fn keep_state(&mut self) {
         self.state.keep();
-        self.cgroup.kept = true;
+        if let Role::Owner(owned) = &mut self.role {
+            owned.cgroup.kept = true;
+        }
     }
 
     /// The state store the sandbox records its status in.
@@ -429,19 +480,17 @@ impl Sandbox {
         stream: Stream,
     ) -> Result<UnixStream, SandboxError> {
         stdio::attach(&self.vsock_socket, container_id, exec_id, stream).map_err(|e| {
-            match self.vmm.try_exit() {
+            let Role::Owner(owned) = &mut self.role else {
+                return e.into();
+            };
+            match owned.vmm.try_exit() {
                 Some(status) => SandboxError::VmExited {
                     status,
-                    tail: self.vmm.console_tail(),
+                    tail: owned.vmm.console_tail(),
                 },
                 None => e.into(),
             }
         })
-    }
-
-    /// Kills the VM from any thread (every connection to it then ends).
-    pub fn vmm_killer(&self) -> VmmKiller {
-        self.vmm.killer()
     }
 
     /// Turns an agent error into the better explanation when the VM or the
@@ -449,19 +498,38 @@ impl Sandbox {
     /// when the VM died; when only the connection died, the VM is stopped
     /// (it cannot be driven any more) and [`SandboxError::AgentLost`] says so.
     pub fn explain(&mut self, error: ClientError) -> SandboxError {
-        lost(&mut self.vmm, error)
+        match &mut self.role {
+            Role::Owner(owned) => lost(&mut owned.vmm, error),
+            Role::Member(_) => SandboxError::Agent(error),
+        }
     }
 
-    /// Powers the VM off through the agent (killing it if that fails),
-    /// waits for hull-vmm to exit, unmounts the share and removes the state
-    /// directory. Returns hull-vmm's exit status.
-    pub fn shutdown(mut self) -> Result<ExitStatus, SandboxError> {
-        if self.lock_control().power_off().is_err() {
-            self.vmm.killer().kill();
-        }
-        let status = self.vmm.wait_exit_or_kill(self.power_off_timeout);
-        self.network.teardown()?;
-        self.share.teardown()?;
+    /// An owner powers the VM off through the agent (killing it if that
+    /// fails), waits for hull-vmm to exit, unmounts the share; a member
+    /// takes its container off the pod's share. Then the state directory
+    /// goes. Returns hull-vmm's exit status (`None` for a member).
+    pub fn shutdown(mut self) -> Result<Option<ExitStatus>, SandboxError> {
+        let power_off =
+            matches!(self.role, Role::Owner(_)) && self.lock_control().power_off().is_ok();
+        let status = match &mut self.role {
+            Role::Owner(owned) => {
+                if !power_off {
+                    owned.vmm.killer().kill();
+                }
+                let status = owned.vmm.wait_exit_or_kill(self.power_off_timeout);
+                owned.network.teardown()?;
+                owned
+                    .share
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .teardown()?;
+                Some(status)
+            }
+            Role::Member(membership) => {
+                membership.leave()?;
+                None
+            }
+        };
         self.state.remove()?;
         Ok(status)
     }

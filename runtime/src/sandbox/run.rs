@@ -84,6 +84,9 @@ pub struct RunOptions {
     /// Forward [`FORWARDED`] signals (and SIGWINCH) received by this process;
     /// needs [`run`] to be called before any other thread is started.
     pub forward_signals: bool,
+    /// A pod's app container: the sandbox whose VM it joins (else it boots
+    /// its own).
+    pub pod: Option<super::member::PodSandbox>,
 }
 
 /// How the run ended.
@@ -222,13 +225,16 @@ pub fn run_with(
     };
     let r = router.clone();
     let mut prepared = |store: &crate::state::StateStore, id: &str| lifecycle.prepared(store, id);
-    let booted = Sandbox::boot_with(
-        &opts.sandbox,
-        bundle,
-        &mut timings,
-        &mut prepared,
-        move |k| r.set_killer(k),
-    );
+    let booted = match &opts.pod {
+        Some(pod) => Sandbox::join(&opts.sandbox, pod, bundle, &mut timings, &mut prepared),
+        None => Sandbox::boot_with(
+            &opts.sandbox,
+            bundle,
+            &mut timings,
+            &mut prepared,
+            move |k| r.set_killer(k),
+        ),
+    };
     let mut sandbox = booted.map_err(|e| router.fail(e))?;
     let mut standin = sandbox.take_standin();
     if let Some(s) = standin.as_mut() {
@@ -242,6 +248,9 @@ pub fn run_with(
     let stdin = stdio.stdin.is_some();
 
     let mut config = bundle.container_config(&id);
+    if let Some(pod) = &opts.pod {
+        config = super::member::guest_config(config, pod);
+    }
     if let (true, Some(process)) = (terminal, config.spec.process_mut()) {
         crate::bundle::spec::default_console_size(process, tty::window_size(&stdio.stdout));
     }

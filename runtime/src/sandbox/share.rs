@@ -217,8 +217,28 @@ impl Share {
     /// (so is its parent, which is not empty); the first problem is returned
     /// after trying everything.
     pub fn teardown(&mut self) -> Result<(), ShareError> {
+        self.remove_where(|_| true)
+    }
+
+    /// Whether container `id` is on the share.
+    pub fn contains(&self, id: &str) -> bool {
+        let base = self.dir.join(id);
+        self.entries.iter().any(|e| e.path == base)
+    }
+
+    /// [`Share::teardown`] of what [`Share::add_container`] made for `id`.
+    pub fn remove_container(&mut self, id: &str) -> Result<(), ShareError> {
+        let base = self.dir.join(id);
+        self.remove_where(|p| p.starts_with(&base))
+    }
+
+    fn remove_where(&mut self, wanted: impl Fn(&Path) -> bool) -> Result<(), ShareError> {
         let mut first = None;
-        while let Some(entry) = self.entries.pop() {
+        let (mut taken, kept): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| wanted(&e.path));
+        self.entries = kept;
+        while let Some(entry) = taken.pop() {
             let unmounted = match entry.mounted {
                 true => match unmount(&entry.path) {
                     Err(e) if e.raw_os_error() != Some(libc::EINVAL) => Err(e),

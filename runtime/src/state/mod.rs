@@ -129,6 +129,14 @@ pub struct Private {
     /// Set by `hull run` (foreground): no other command may start it.
     #[serde(default)]
     pub foreground: bool,
+    /// The pod socket of the VM's owner (see `sandbox::pod_socket`): set
+    /// for an owner once it listens, copied by its members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_socket: Option<PathBuf>,
+    /// A pod's app container: the id of the sandbox container whose VM it
+    /// joined (`delete` leaves that VM alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_sandbox: Option<String>,
 }
 
 impl ContainerState {

@@ -19,16 +19,16 @@ use serde_json::Value;
 /// Longest any one step may take in the slow test host.
 const STEP: Duration = Duration::from_secs(300);
 
-fn id(name: &str) -> String {
+pub(crate) fn id(name: &str) -> String {
     format!("{name}-{}", std::process::id())
 }
 
-fn subreaper() {
+pub(crate) fn subreaper() {
     // SAFETY: prctl with integer arguments.
     assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }, 0);
 }
 
-fn hull(args: &[&str]) -> Command {
+pub(crate) fn hull(args: &[&str]) -> Command {
     let mut cmd = Command::new(hull_bin());
     cmd.arg("--root").arg(state_root()).args(args);
     cmd
@@ -36,7 +36,7 @@ fn hull(args: &[&str]) -> Command {
 
 /// `hull ARGS` to its end; a hull that hangs is killed at [`STEP`] and the
 /// test fails.
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     let child = hull(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -51,7 +51,7 @@ fn run(args: &[&str]) -> Output {
     out
 }
 
-fn ok(args: &[&str]) -> String {
+pub(crate) fn ok(args: &[&str]) -> String {
     let out = run(args);
     assert!(
         out.status.success(),
@@ -62,13 +62,13 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn status_of(id: &str) -> String {
+pub(crate) fn status_of(id: &str) -> String {
     let v: Value = serde_json::from_str(&ok(&["state", id])).expect("state JSON");
     v["status"].as_str().unwrap_or_default().to_owned()
 }
 
 /// Waits for our adopted descendant `pid` (bounded).
-fn wait_pid(pid: i32) -> ExitStatus {
+pub(crate) fn wait_pid(pid: i32) -> ExitStatus {
     let deadline = Instant::now() + STEP;
     loop {
         let mut status = 0;
@@ -84,7 +84,7 @@ fn wait_pid(pid: i32) -> ExitStatus {
 }
 
 /// Waits until `path` contains `text` (bounded).
-fn wait_file(path: &Path, text: &str) -> String {
+pub(crate) fn wait_file(path: &Path, text: &str) -> String {
     let deadline = Instant::now() + STEP;
     loop {
         let got = std::fs::read_to_string(path).unwrap_or_default();
@@ -101,7 +101,7 @@ fn wait_file(path: &Path, text: &str) -> String {
 }
 
 /// `hull create` with stdout/stderr into files of `dir`; the sandbox pid.
-fn create(dir: &Path, bundle: &Path, id: &str, extra: &[&str]) -> i32 {
+pub(crate) fn create(dir: &Path, bundle: &Path, id: &str, extra: &[&str]) -> i32 {
     let pid_file = dir.join("pid");
     let out = std::fs::File::create(dir.join("out")).unwrap();
     let err = std::fs::File::create(dir.join("err")).unwrap();
@@ -125,7 +125,7 @@ fn create(dir: &Path, bundle: &Path, id: &str, extra: &[&str]) -> i32 {
 
 /// hull-vmm among the container's host processes (`ps`: its stand-in,
 /// sandbox process and VMM).
-fn vmm_of(pids: &[i32]) -> i32 {
+pub(crate) fn vmm_of(pids: &[i32]) -> i32 {
     pids.iter()
         .find(|&&p| {
             std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "hull-vmm")
@@ -134,7 +134,7 @@ fn vmm_of(pids: &[i32]) -> i32 {
         .unwrap_or_else(|| panic!("no hull-vmm among {pids:?}"))
 }
 
-fn bundle(name: &str, spec: &Spec) -> Scratch {
+pub(crate) fn bundle(name: &str, spec: &Spec) -> Scratch {
     let scratch = Scratch::tmp(name);
     busybox_bundle(&scratch.0.join("b"), spec);
     scratch

@@ -5,5 +5,6 @@ mod boot;
 mod cli;
 mod control;
 mod network;
+mod pod;
 mod run;
 mod spec;

@@ -353,8 +353,10 @@ fn mount_options(spec: &Spec, report: &mut Report) {
 }
 
 /// A namespace `path` names a namespace of another container (a host
-/// process); inside a VM only the network namespace can be joined that way
-/// (the sandbox enters it on the host). The others are the pods issue.
+/// process). The network one is entered on the host; a path into a
+/// process, `/proc/<pid>/ns/<type>`, makes the container a member of that
+/// process's pod, which `create` resolves (and refuses when the process is
+/// no hull container's). Any other path cannot be joined from a VM.
 fn namespace_paths(spec: &Spec, report: &mut Report) {
     use oci_spec::runtime::LinuxNamespaceType as Ns;
     let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
@@ -363,11 +365,16 @@ fn namespace_paths(spec: &Spec, report: &mut Report) {
             .path()
             .as_ref()
             .is_some_and(|p| !p.as_os_str().is_empty());
-        if has_path && ns.typ() != Ns::Network {
+        let into_process = ns
+            .path()
+            .as_deref()
+            .and_then(crate::bundle::pod::proc_ns_pid)
+            .is_some();
+        if has_path && ns.typ() != Ns::Network && !into_process {
             report.refused.push(Finding {
                 field: format!("linux.namespaces[{i}].path"),
                 reason: format!(
-                    "joining the {} namespace of another container means joining its VM, which hull does not do yet",
+                    "a {} namespace can be joined only as /proc/<pid>/ns/<type> of another hull container's process (its pod's VM)",
                     ns.typ()
                 ),
             });

@@ -99,14 +99,16 @@ fn engine_configs_are_fully_supported() {
 }
 
 #[test]
-fn a_namespace_path_other_than_the_network_is_refused_by_name() {
+fn a_namespace_path_other_than_the_network_or_a_process_is_refused_by_name() {
+    // A path into a process names a pod (create resolves it).
     let parsed = super::super::parse(
         br#"{"linux": {"namespaces": [{"type": "network", "path": "/run/netns/a"},
-                                      {"type": "ipc", "path": "/proc/1/ns/ipc"}]}}"#,
+                                      {"type": "ipc", "path": "/proc/1/ns/ipc"},
+                                      {"type": "uts", "path": "/run/utsns/b"}]}}"#,
     )
     .unwrap();
     let report = check(&parsed.spec);
-    assert_eq!(fields(&report.refused), ["linux.namespaces[1].path"]);
+    assert_eq!(fields(&report.refused), ["linux.namespaces[2].path"]);
 }
 
 #[test]
