@@ -207,6 +207,13 @@ impl Bundle {
             .map(spec::LinuxResources::from)
     }
 
+    /// The limits the VM is sized for: a pod sandbox's pod-level ones (see
+    /// [`pod::pod_resources`]) when its annotations give them, else the
+    /// container's own.
+    pub fn vm_resources(&self) -> Result<Option<spec::LinuxResources>, pod::PodError> {
+        Ok(pod::pod_resources(&self.spec)?.or_else(|| self.resources()))
+    }
+
     /// Whether the root file system is read-only.
     pub fn readonly_root(&self) -> bool {
         self.spec

@@ -98,7 +98,7 @@ pub fn spawn_sandbox(global: &Global, create: &CreateArgs) -> anyhow::Result<i32
         global.warn(w);
     }
     let config = container_config(global, &bundle)?;
-    vm_size(bundle.resources().as_ref(), config.vm_defaults())?;
+    vm_size(bundle.vm_resources()?.as_ref(), config.vm_defaults())?;
     pod_of(global, &bundle)?;
     let store = StateStore::new(&global.root);
     let dir = store.dir(&create.id)?;
@@ -143,7 +143,7 @@ pub fn sandbox_config(
     bundle: &Bundle,
     config: &Config,
 ) -> anyhow::Result<SandboxConfig> {
-    let (mem_mib, cpus) = vm_size(bundle.resources().as_ref(), config.vm_defaults())?;
+    let (mem_mib, cpus) = vm_size(bundle.vm_resources()?.as_ref(), config.vm_defaults())?;
     let artifacts =
         Artifacts::locate_configured(config.vm.kernel.as_deref(), config.vm.initramfs.as_deref())?;
     let mut sandbox = SandboxConfig::new(id, artifacts);
@@ -165,6 +165,8 @@ pub fn pod_of(global: &Global, bundle: &Bundle) -> anyhow::Result<Option<PodSand
     };
     let store = StateStore::new(&global.root);
     if let Some(found) = PodSandbox::find(&store, &reference)? {
+        let overhead = container_config(global, bundle)?.vm.memory_overhead_mib;
+        found.check_fits(bundle.resources().as_ref(), overhead.into())?;
         return Ok(Some(found));
     }
     // A path into a process that is no hull container's: only its network

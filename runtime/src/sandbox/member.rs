@@ -18,6 +18,7 @@ use super::pod_socket::{self, PodRequest, PodSocketError};
 use super::state_dir::StateDir;
 use super::{Client, Role, Sandbox, SandboxConfig, SandboxError, Timings};
 use crate::bundle::pod::{proc_ns_pid, SandboxRef};
+use crate::bundle::spec::LinuxResources;
 use crate::bundle::Bundle;
 use crate::process::standin::{Standin, StandinNamespaces};
 use crate::state::{ContainerState, ContainerStatus, StateStore};
@@ -30,9 +31,37 @@ pub struct PodSandbox {
     pub pid: i32,
     pub vsock_socket: PathBuf,
     pub pod_socket: PathBuf,
+    /// The VM's memory, MiB (0: not recorded).
+    pub mem_mib: u32,
 }
 
 impl PodSandbox {
+    /// Refuses a member whose memory limit does not fit the pod's VM (its
+    /// memory less `overhead_mib`, what the guest keeps for itself); its
+    /// own limit is enforced by its guest cgroup.
+    pub fn check_fits(
+        &self,
+        resources: Option<&LinuxResources>,
+        overhead_mib: u64,
+    ) -> Result<(), SandboxError> {
+        let limit = resources
+            .and_then(|r| r.memory.as_ref())
+            .and_then(|m| m.limit)
+            .filter(|l| *l > 0);
+        let (Some(limit), true) = (limit, self.mem_mib > 0) else {
+            return Ok(());
+        };
+        let room = u64::from(self.mem_mib).saturating_sub(overhead_mib);
+        let want = limit.unsigned_abs().div_ceil(1 << 20);
+        if want > room {
+            return Err(SandboxError::Member(format!(
+                "the memory limit of {want} MiB does not fit the pod's VM of {} MiB ({room} MiB for containers): size the pod (its sandbox's limits or io.kubernetes.cri.sandbox-memory)",
+                self.mem_mib
+            )));
+        }
+        Ok(())
+    }
+
     /// The running sandbox `reference` names in `store`: by id, or the
     /// container whose pid it is; the owner of a member named so. `None`
     /// when a pid names no hull container.
@@ -70,6 +99,7 @@ impl PodSandbox {
             pid: state.pid,
             vsock_socket: state.hull.vsock_socket.clone(),
             pod_socket,
+            mem_mib: state.hull.mem_mib,
         }))
     }
 }
@@ -202,7 +232,18 @@ mod tests {
             pid: 42,
             vsock_socket: "/v".into(),
             pod_socket: "/p".into(),
+            mem_mib: 256,
         };
+        let limit = |mib: i64| crate::bundle::spec::LinuxResources {
+            memory: Some(crate::bundle::spec::resources::Memory {
+                limit: Some(mib << 20),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(pod.check_fits(Some(&limit(200)), 48).is_ok());
+        assert!(pod.check_fits(Some(&limit(209)), 48).is_err());
+        assert!(pod.check_fits(None, 48).is_ok());
         let spec = serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": [
             {"type": "ipc", "path": "/proc/42/ns/ipc"},
             {"type": "uts", "path": "/proc/43/ns/uts"},
