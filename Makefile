@@ -14,9 +14,9 @@ RELEASE     := target/release
 AGENT       := target/$(HOST_TARGET)/release/hull-agent
 KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
-DEB_PKGS    := libseccomp-dev build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static
+DEB_PKGS    := libseccomp-dev build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static protobuf-compiler
 
-.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines rt-validation bench-boot bench-container bench-net bench-engines clean
+.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines cri-client rt-validation bench-boot bench-container bench-net bench-engines clean
 
 all: build
 
@@ -59,18 +59,22 @@ install: build
 
 test: lint unit e2e engines
 
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit:
+unit: deps
 	$(CARGO) test --workspace --locked --exclude hull-e2e
 
 e2e: build
 	tests/run-e2e
 
-engines: build
+engines: build cri-client
 	tests/engines/run
+
+# The CRI client the engine suite's cri.sh drives containerd's CRI plugin with.
+cri-client: deps
+	$(CARGO) build --release --locked -p hull-cri-test
 
 # Not part of test: a comparison, not a pass/fail gate.
 rt-validation: build
