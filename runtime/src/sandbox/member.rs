@@ -110,9 +110,17 @@ pub struct Membership {
     pod_socket: PathBuf,
     id: String,
     joined: bool,
+    /// The member's own `linux.cgroupsPath` on the host (its process and
+    /// stand-in are in it; what it uses is the owner's VM's).
+    cgroup: super::HostCgroup,
 }
 
 impl Membership {
+    /// Leaves the host cgroup for `hull delete` to remove.
+    pub fn keep_cgroup(&mut self) {
+        self.cgroup.kept = true;
+    }
+
     /// Takes the member's container off the owner's share (once).
     pub fn leave(&mut self) -> Result<(), PodSocketError> {
         if !std::mem::take(&mut self.joined) {
@@ -174,6 +182,7 @@ impl Sandbox {
         record.hull.pod_socket = Some(pod.pod_socket.clone());
         store.save(&record)?;
         store.save_spec(&config.id, &bundle.spec)?;
+        let cgroup = super::HostCgroup::join(config, bundle, &store, pid)?;
         pod_socket::request(
             &pod.pod_socket,
             &PodRequest::Join {
@@ -185,6 +194,7 @@ impl Sandbox {
             pod_socket: pod.pod_socket.clone(),
             id: config.id.clone(),
             joined: true,
+            cgroup,
         };
         let host_netns = HostNetns::open()?;
         NetnsMode::of(&bundle.spec).enter()?;

@@ -242,6 +242,36 @@ struct HostCgroup {
     kept: bool,
 }
 
+impl HostCgroup {
+    /// Moves process `pid` into the spec's `linux.cgroupsPath` (if any) and
+    /// records the directories in the container's state.
+    fn join(
+        config: &SandboxConfig,
+        bundle: &Bundle,
+        store: &StateStore,
+        pid: i32,
+    ) -> Result<Self, SandboxError> {
+        let mut cgroup = HostCgroup::default();
+        let linux = bundle.spec.linux().as_ref();
+        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+        if let Some(path) = cgroups_path.and_then(|p| p.to_str()) {
+            let joined = crate::host::cgroups::Cgroup::join(
+                Some(path),
+                &config.id,
+                config.systemd_cgroup,
+                pid,
+            )?;
+            let paths = joined.paths().to_vec();
+            cgroup.joined = Some(joined);
+            store.update(&config.id, |s| {
+                s.hull.cgroups = paths;
+                Ok(())
+            })?;
+        }
+        Ok(cgroup)
+    }
+}
+
 impl Drop for HostCgroup {
     fn drop(&mut self) {
         if let (Some(cg), false) = (self.joined.take(), self.kept) {
@@ -298,23 +328,7 @@ impl Sandbox {
         record.hull.foreground = !config.detached;
         store.save(&record)?;
         store.save_spec(&config.id, &bundle.spec)?;
-        let mut cgroup = HostCgroup::default();
-        let linux = bundle.spec.linux().as_ref();
-        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
-        if let Some(path) = cgroups_path.and_then(|p| p.to_str()) {
-            let joined = crate::host::cgroups::Cgroup::join(
-                Some(path),
-                &config.id,
-                config.systemd_cgroup,
-                pid,
-            )?;
-            let paths = joined.paths().to_vec();
-            cgroup.joined = Some(joined);
-            store.update(&config.id, |s| {
-                s.hull.cgroups = paths;
-                Ok(())
-            })?;
-        }
+        let cgroup = HostCgroup::join(config, bundle, &store, pid)?;
         // The VMM, spawned from this thread, is then in the namespace too.
         let netns = NetnsMode::of(&bundle.spec);
         let host_netns = network::HostNetns::open()?;
@@ -439,8 +453,9 @@ impl Sandbox {
     /// after shutdown or drop, for `hull delete` to remove.
     pub fn keep_state(&mut self) {
         self.state.keep();
-        if let Role::Owner(owned) = &mut self.role {
-            owned.cgroup.kept = true;
+        match &mut self.role {
+            Role::Owner(owned) => owned.cgroup.kept = true,
+            Role::Member(membership) => membership.keep_cgroup(),
         }
     }
 
