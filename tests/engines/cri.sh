@@ -28,7 +28,6 @@ fi
 d="$TMPD/containerd"
 hull_root="$d/hull-root"
 mkdir -p "$d/cni" "$d/logs" "$hull_root"
-CONTAINERD_SOCK="$d/containerd.sock"
 cat >"$d/cni/10-hull-cri.conflist" <<'EOF'
 {
   "cniVersion": "1.0.0",
@@ -41,14 +40,7 @@ cat >"$d/cni/10-hull-cri.conflist" <<'EOF'
   ]
 }
 EOF
-cat >"$d/config.toml" <<EOF
-version = 2
-root = "$d/root"
-state = "$d/state"
-[grpc]
-  address = "$CONTAINERD_SOCK"
-[ttrpc]
-  address = "$CONTAINERD_SOCK.ttrpc"
+START_CONTAINERD_CRI="$(cat <<EOF
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE"
   disable_apparmor = true
@@ -66,12 +58,8 @@ state = "$d/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$d/cni"
 EOF
-start_daemon containerd containerd --config "$d/config.toml"
-if ! poll 120 ctr --address "$CONTAINERD_SOCK" version; then
-  daemon_log containerd
-  fail "containerd starts" "ctr version did not answer in 120 s"
-  exit 1
-fi
+)"
+start_containerd
 at_exit "ip link del hullcri0"
 C=(ctr --address "$CONTAINERD_SOCK" -n k8s.io)
 call "${C[@]}" images import "$IMAGE_ARCHIVE"

@@ -124,6 +124,18 @@ impl Container {
         )
     }
 
+    /// The container's host processes that still run: its stand-in, its
+    /// sandbox process, its VM's hull-vmm (a pod member has none of its
+    /// own).
+    fn processes(&self) -> Result<Vec<PidFd>> {
+        let all = [
+            self.host_process()?,
+            self.sandbox_process()?,
+            self.vmm_process()?,
+        ];
+        Ok(all.into_iter().flatten().collect())
+    }
+
     /// hull-vmm, if it still runs.
     pub fn vmm_process(&self) -> Result<Option<PidFd>> {
         self.process(self.state.hull.vmm_pid, self.state.hull.vmm_start_time)
@@ -221,10 +233,16 @@ impl Container {
         }
         self.run_hooks(&hooks, HookKind::StartContainer)?;
         agent.start(&self.state.id, None)?;
-        self.state = self
-            .store
-            .set_status(&self.state.id, ContainerStatus::Running)?;
-        self.status = self.state.status;
+        // A workload that exits at once may be recorded stopped by its
+        // sandbox process before this: it did start.
+        self.state = self.store.update(&self.state.id, |s| {
+            if s.status != ContainerStatus::Stopped {
+                s.status = s.status.transition(ContainerStatus::Running)?;
+            }
+            Ok(())
+        })?;
+        // What the hooks are told: the status this operation set.
+        self.status = ContainerStatus::Running;
         if !hooks.get(HookKind::Poststart).is_empty() && !self.poststart_grace.is_zero() {
             self.let_it_run(agent);
         }
@@ -293,17 +311,7 @@ impl Container {
     /// `ps`: the container's host processes (its stand-in, the sandbox
     /// process, its VMM, and what is in the host cgroups it joined).
     pub fn host_pids(&self) -> Result<Vec<i32>> {
-        let mut pids = BTreeSet::new();
-        for p in [
-            self.host_process()?,
-            self.sandbox_process()?,
-            self.vmm_process()?,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            pids.insert(p.pid);
-        }
+        let mut pids: BTreeSet<i32> = self.processes()?.iter().map(|p| p.pid).collect();
         for cg in &self.state.hull.cgroups {
             if let Ok(text) = std::fs::read_to_string(cg.join("cgroup.procs")) {
                 pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
@@ -326,14 +334,7 @@ impl Container {
         // The VMM dies with the sandbox process (parent-death signal), the
         // sandbox process ends the VM when the stand-in dies; killing all
         // three covers any that outlived the others.
-        for p in [
-            self.host_process()?,
-            self.sandbox_process()?,
-            self.vmm_process()?,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for p in self.processes()? {
             p.signal(libc::SIGKILL)
                 .map_err(|source| ContainerError::Io {
                     what: format!("kill process {}", p.pid),

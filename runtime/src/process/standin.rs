@@ -53,16 +53,12 @@ use crate::state::proc::ProcStat;
 /// The value of [`CHILD_ENV`] that makes `hull` a stand-in.
 pub const ROLE: &str = "standin";
 
-/// What the stand-in forwards (what `hull run` forwards, and SIGWINCH).
-pub const FORWARDED: [i32; 7] = [
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-];
+/// What the stand-in forwards: what `hull run` forwards, and SIGWINCH.
+fn forwarded() -> impl Iterator<Item = i32> {
+    crate::sandbox::signals::FORWARDED
+        .into_iter()
+        .chain([libc::SIGWINCH])
+}
 
 /// How long a stand-in that was let go may take to exit.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -205,21 +201,7 @@ impl Standin {
         // process, where nothing may allocate or take a lock.
         unsafe {
             cmd.pre_exec(move || {
-                if raw == SYNC_FD {
-                    let f = libc::fcntl(SYNC_FD, libc::F_GETFD);
-                    if f < 0 || libc::fcntl(SYNC_FD, libc::F_SETFD, f & !libc::FD_CLOEXEC) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                } else if libc::dup2(raw, SYNC_FD) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-                libc::syscall(
-                    libc::SYS_close_range,
-                    SYNC_FD + 1,
-                    libc::c_uint::MAX,
-                    CLOSE_RANGE_CLOEXEC,
-                );
+                super::sync::sync_fd_in_child(raw)?;
                 if libc::setsid() < 0 {
                     return Err(io::Error::last_os_error());
                 }
@@ -373,7 +355,7 @@ fn relay(socket: &mut UnixStream) -> io::Result<i32> {
     all.remove(Signal::SIGSTOP);
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None)?;
     let mut wanted = SigSet::empty();
-    for s in FORWARDED {
+    for s in forwarded() {
         wanted.add(Signal::try_from(s)?);
     }
     let signals = SignalFd::with_flags(&wanted, SfdFlags::SFD_CLOEXEC)?;

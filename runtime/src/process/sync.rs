@@ -98,25 +98,7 @@ pub fn spawn(
     // nothing may allocate or take a lock.
     unsafe {
         cmd.pre_exec(move || {
-            if sync_raw == SYNC_FD {
-                let flags = libc::fcntl(SYNC_FD, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(SYNC_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            } else if libc::dup2(sync_raw, SYNC_FD) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // Whatever the caller leaked to us (containerd's shim leaks its
-            // ttrpc socket and an inotify fd) must not live on in the child:
-            // close-on-exec for everything above the sync pipe (closing
-            // outright would also close std's exec-error pipe).
-            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-            libc::syscall(
-                libc::SYS_close_range,
-                SYNC_FD + 1,
-                libc::c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
-            );
+            sync_fd_in_child(sync_raw)?;
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -137,6 +119,37 @@ pub fn spawn(
         report: File::from(read),
         what,
     })
+}
+
+/// In a forked child, before exec: puts `raw` on [`SYNC_FD`] (inherited
+/// across exec) and marks every descriptor above it close-on-exec.
+/// Whatever the caller leaked to us (containerd's shim leaks its ttrpc
+/// socket and an inotify fd) must not live on in the child (closing
+/// outright would also close std's exec-error pipe).
+///
+/// # Safety
+/// Only between fork and exec: it makes async-signal-safe calls only
+/// (fcntl, dup2, close_range).
+pub unsafe fn sync_fd_in_child(raw: RawFd) -> io::Result<()> {
+    // SAFETY: plain descriptor calls on numbers, no pointers.
+    unsafe {
+        if raw == SYNC_FD {
+            let flags = libc::fcntl(SYNC_FD, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(SYNC_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        } else if libc::dup2(raw, SYNC_FD) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+        libc::syscall(
+            libc::SYS_close_range,
+            SYNC_FD + 1,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    Ok(())
 }
 
 impl Pending {

@@ -20,7 +20,6 @@ use super::{Client, Role, Sandbox, SandboxConfig, SandboxError, Timings};
 use crate::bundle::pod::{proc_ns_pid, SandboxRef};
 use crate::bundle::spec::LinuxResources;
 use crate::bundle::Bundle;
-use crate::process::standin::{Standin, StandinNamespaces};
 use crate::state::{ContainerState, ContainerStatus, StateStore};
 
 /// The pod a member joins: its owner's id, host pid and sockets.
@@ -198,20 +197,7 @@ impl Sandbox {
         };
         let host_netns = HostNetns::open()?;
         NetnsMode::of(&bundle.spec).enter()?;
-        let standin = match &config.standin {
-            Some(exe) => {
-                let standin = Standin::spawn(exe, &StandinNamespaces::of(&bundle.spec))?;
-                store.update(&config.id, |s| {
-                    s.pid = standin.pid();
-                    s.hull.pid_start_time = standin.start_time();
-                    s.hull.sandbox_pid = pid;
-                    s.hull.sandbox_start_time = record.hull.pid_start_time;
-                    Ok(())
-                })?;
-                Some(standin)
-            }
-            None => None,
-        };
+        let standin = super::start_standin(config, bundle, &store, &record)?;
         host_netns
             .run_in(|| prepared(&store, &config.id))
             .map_err(SandboxError::Prepare)?;

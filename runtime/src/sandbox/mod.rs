@@ -335,20 +335,7 @@ impl Sandbox {
         netns.enter()?;
         // The container's pid from here on: in its network namespace, and
         // in the runtime's mount namespace unless it gets its own.
-        let standin = match &config.standin {
-            Some(exe) => {
-                let standin = Standin::spawn(exe, &StandinNamespaces::of(&bundle.spec))?;
-                store.update(&config.id, |s| {
-                    s.pid = standin.pid();
-                    s.hull.pid_start_time = standin.start_time();
-                    s.hull.sandbox_pid = pid;
-                    s.hull.sandbox_start_time = record.hull.pid_start_time;
-                    Ok(())
-                })?;
-                Some(standin)
-            }
-            None => None,
-        };
+        let standin = start_standin(config, bundle, &store, &record)?;
         // The hooks run in the runtime's own network namespace, as runc's
         // do (Docker's asks dockerd to move the veth; others act by hand).
         host_netns
@@ -548,6 +535,29 @@ impl Sandbox {
         self.state.remove()?;
         Ok(status)
     }
+}
+
+/// Starts the container's stand-in when `config` asks for one (in the
+/// calling thread's network namespace) and makes it the container's pid in
+/// `record`'s stored state, the sandbox process (`record.pid`) beside it.
+fn start_standin(
+    config: &SandboxConfig,
+    bundle: &Bundle,
+    store: &StateStore,
+    record: &ContainerState,
+) -> Result<Option<Standin>, SandboxError> {
+    let Some(exe) = &config.standin else {
+        return Ok(None);
+    };
+    let standin = Standin::spawn(exe, &StandinNamespaces::of(&bundle.spec))?;
+    store.update(&config.id, |s| {
+        s.pid = standin.pid();
+        s.hull.pid_start_time = standin.start_time();
+        s.hull.sandbox_pid = record.pid;
+        s.hull.sandbox_start_time = record.hull.pid_start_time;
+        Ok(())
+    })?;
+    Ok(Some(standin))
 }
 
 fn lost(vmm: &mut Vmm, error: ClientError) -> SandboxError {

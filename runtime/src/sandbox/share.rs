@@ -38,9 +38,12 @@ pub enum ShareError {
 }
 
 /// Moves the calling thread (and every thread and process it starts
-/// afterwards) into a new mount namespace in which `/` is recursively
-/// private. Call it before starting other threads and before spawning the
-/// VMM, which must see the share's binds.
+/// afterwards) into a new mount namespace in which `/` is recursively a
+/// slave of the host's: the share's binds never reach the host, and what
+/// the host mounts later still shows here (a pod member's rootfs, which
+/// its engine mounts after this sandbox started, is bound from here).
+/// Call it before starting other threads and before spawning the VMM,
+/// which must see the share's binds.
 pub fn enter_private_mount_namespace() -> Result<(), ShareError> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNS)
         .map_err(|errno| ShareError::Namespace(errno.into()))?;
@@ -48,7 +51,7 @@ pub fn enter_private_mount_namespace() -> Result<(), ShareError> {
         None::<&str>,
         "/",
         None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
         None::<&str>,
     )
     .map_err(|errno| ShareError::Namespace(errno.into()))

@@ -6,12 +6,17 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
 use super::lifecycle::wait_pid;
 use super::Case;
 
 const TYPES: [&str; 7] = ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"];
+
+fn signal(pid: i32, signal: Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+}
 
 fn ns(pid: &str, name: &str) -> String {
     let link = std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
@@ -82,11 +87,7 @@ pub fn the_pid_has_the_namespaces_the_spec_lists() {
     let (code, _, err) = case.run_cli(&["start", &case.id]);
     assert_eq!(code, Some(0), "{err}");
     case.wait_output("started");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(pid, Signal::SIGTERM);
     let status = wait_pid(pid);
     assert_eq!(status.code(), Some(7), "{status}");
     case.wait_output("got TERM");
@@ -105,11 +106,7 @@ pub fn unlisted_namespaces_are_the_runtimes() {
     let (code, _, err) = case.run_cli(&["start", &case.id]);
     assert_eq!(code, Some(0), "{err}");
     case.wait_output("started");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(pid, Signal::SIGTERM);
     assert_eq!(wait_pid(pid).code(), Some(7));
     let (code, _, err) = case.run_cli(&["delete", &case.id]);
     assert_eq!(code, Some(0), "{err}");
@@ -126,11 +123,7 @@ pub fn killing_the_pid_ends_the_container() {
     let (code, _, err) = case.run_cli(&["start", &case.id]);
     assert_eq!(code, Some(0), "{err}");
     case.wait_output("started");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(pid, Signal::SIGKILL);
     assert_eq!(wait_pid(pid).signal(), Some(libc::SIGKILL));
     // The sandbox process ends the workload and its VM, and exits.
     assert!(wait_pid(sandbox).success());
