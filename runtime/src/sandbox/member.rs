@@ -187,6 +187,7 @@ impl Sandbox {
             &PodRequest::Join {
                 id: config.id.clone(),
                 bundle: bundle.dir.clone(),
+                rootfs: pod_socket::file_id(&bundle.rootfs),
             },
         )?;
         let membership = Membership {

@@ -32,8 +32,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum PodRequest {
-    /// Put container `id` of `bundle` on the share.
-    Join { id: String, bundle: PathBuf },
+    /// Put container `id` of `bundle` on the share; `rootfs` is the
+    /// device and inode of its root file system as the member sees it.
+    Join {
+        id: String,
+        bundle: PathBuf,
+        rootfs: Option<(u64, u64)>,
+    },
     /// Take container `id` off the share.
     Leave { id: String },
 }
@@ -157,11 +162,17 @@ fn handle(request: PodRequest, own: &str, share: &Mutex<Share>) -> PodReply {
         PodRequest::Join { id, .. } if share.contains(&id) => {
             refused(format!("container {id} is on the share already"))
         }
-        PodRequest::Join { id, bundle } => {
+        PodRequest::Join { id, bundle, rootfs } => {
             let bundle = match Bundle::load(&bundle) {
                 Ok(b) => b,
                 Err(e) => return refused(e.to_string()),
             };
+            if rootfs.is_some() && file_id(&bundle.rootfs) != rootfs {
+                return refused(format!(
+                    "{} is not the same here as for the container: a mount made after this sandbox started did not reach its mount namespace (is / a shared mount on this host? systemd makes it one)",
+                    bundle.rootfs.display()
+                ));
+            }
             match share.add_container(&id, &bundle) {
                 Ok(()) => PodReply::Done,
                 Err(e) => {
@@ -175,6 +186,13 @@ fn handle(request: PodRequest, own: &str, share: &Mutex<Share>) -> PodReply {
             Err(e) => refused(e.to_string()),
         },
     }
+}
+
+/// The device and inode of `path`, to tell whether two mount namespaces
+/// see the same directory there.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Sends `request` to the pod socket at `path` and waits for the answer.
@@ -221,6 +239,7 @@ mod tests {
         let join = |id: &str, bundle: &str| PodRequest::Join {
             id: id.into(),
             bundle: dir.path().join(bundle),
+            rootfs: None,
         };
         let e = request(&path, &join("../x", "b")).unwrap_err();
         assert!(e.to_string().contains("invalid container id"), "{e}");
