@@ -73,7 +73,13 @@ while read -r line; do
     PASS*|FAIL*) _record "$line" ;;
   esac
 done <<<"$out"
-[ "$rc" = 0 ] || { echo "$err" | tail -n 20; daemon_log containerd 40; }
+if [ "$rc" != 0 ]; then
+  echo "$err" | tail -n 20
+  daemon_log containerd 40
+  for f in $(find "$hull_root" -name console.log 2>/dev/null); do
+    echo "  $f:"; tail -n 15 "$f" | sed 's/^/    /'
+  done
+fi
 out="$(cat "$TMPD/uname" 2>/dev/null || true)"
 expect_vm "an app container of the pod"
 

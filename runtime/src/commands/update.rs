@@ -98,8 +98,13 @@ pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
     if let Some(flag) = args.unsupported.first() {
         bail!("{flag} is not supported by hull: the container runs in a VM whose guest cgroup takes memory, cpu quota/period/shares and pids limits only");
     }
-    let resources = resources(args)?;
     let c = super::container::load(global, id)?;
+    let created = c.spec().ok();
+    let current = created
+        .as_ref()
+        .and_then(|s| s.linux().as_ref())
+        .and_then(|l| l.resources().as_ref());
+    let resources = resources(args, current)?;
     c.require(|s| matches!(s, ContainerStatus::Created | ContainerStatus::Running))?;
     check_fits(&resources, c.state.hull.mem_mib)?;
     c.update(agent_resources(&resources))?;
@@ -107,7 +112,10 @@ pub fn main(global: &Global, args: &Args) -> anyhow::Result<i32> {
 }
 
 /// The resources asked for, from `-r` and the flags (flags win).
-fn resources(args: &Args) -> anyhow::Result<LinuxResources> {
+fn resources(
+    args: &Args,
+    current: Option<&oci_spec::runtime::LinuxResources>,
+) -> anyhow::Result<LinuxResources> {
     let mut r = match args.resources.as_deref() {
         Some(path) => {
             let mut text = String::new();
@@ -117,7 +125,8 @@ fn resources(args: &Args) -> anyhow::Result<LinuxResources> {
                 text =
                     std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
             }
-            runtime::bundle::spec::resources::parse_update(&text).map_err(anyhow::Error::msg)?
+            runtime::bundle::spec::resources::parse_update(&text, current)
+                .map_err(anyhow::Error::msg)?
         }
         None => LinuxResources::default(),
     };

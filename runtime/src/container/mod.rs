@@ -354,8 +354,14 @@ impl Container {
         };
         let cgroups = cgroups::remove(&stopped.state.hull.cgroups);
         let network = stopped.remove_network_leftovers();
-        // A socket outside the state directory (see vsock_socket_path).
-        let _ = std::fs::remove_file(&stopped.state.hull.vsock_socket);
+        // A socket outside the state directory (see vsock_socket_path);
+        // a pod member's is its owner's, not to be touched.
+        if stopped.state.hull.pod_sandbox.is_none() {
+            let _ = std::fs::remove_file(&stopped.state.hull.vsock_socket);
+            if let Some(pod_socket) = &stopped.state.hull.pod_socket {
+                let _ = std::fs::remove_file(pod_socket);
+            }
+        }
         remove_dir(&stopped.store, &id)?;
         cgroups?;
         network?;

@@ -96,10 +96,11 @@ fn an_app_container_joins_its_sandboxs_vm() {
     );
     // The app's exit leaves the VM (and the sandbox) running.
     assert_eq!(status_of(&sb_id), "running");
-    assert_eq!(ok(&["exec", &sb_id, "echo", "still"]).trim(), "still");
     ok(&["delete", &app_id]);
     assert!(!on_share.exists(), "the app's binds stayed on the share");
     assert!(Path::new(&format!("/proc/{vmm}")).exists());
+    // Deleting the app left the sandbox's VM reachable.
+    assert_eq!(ok(&["exec", &sb_id, "echo", "still"]).trim(), "still");
 
     // An app container naming a sandbox that does not exist: refused.
     let ghost = id("pod-ghost");

@@ -66,9 +66,19 @@ pub fn parse(json: &str) -> Result<LinuxResources, serde_json::Error> {
 
 /// Parses a `linux.resources` object as `hull update -r` reads it: a field
 /// that `update` cannot change in a running guest is an error naming it.
-pub fn parse_update(json: &str) -> Result<LinuxResources, String> {
-    let r: oci_spec::runtime::LinuxResources =
+/// The device rules may come along unchanged (containerd's CRI plugin sends
+/// the container's whole resources): equal to those of `current`, the
+/// container's, they are what it has.
+pub fn parse_update(
+    json: &str,
+    current: Option<&oci_spec::runtime::LinuxResources>,
+) -> Result<LinuxResources, String> {
+    let mut r: oci_spec::runtime::LinuxResources =
         serde_json::from_str(json).map_err(|e| format!("invalid resources JSON: {e}"))?;
+    let unchanged = current.and_then(|c| c.devices().as_ref());
+    if r.devices().is_some() && r.devices().as_ref() == unchanged {
+        r.set_devices(None);
+    }
     let refused = super::support::not_updatable(&r);
     if !refused.is_empty() {
         return Err(format!(
@@ -109,15 +119,25 @@ mod tests {
 
     #[test]
     fn update_refuses_what_it_cannot_change_by_name() {
-        let r = parse_update(r#"{"memory": {"limit": 1048576, "swap": 0}, "cpu": {"shares": 0}, "pids": {"limit": 5}}"#)
+        let r = parse_update(r#"{"memory": {"limit": 1048576, "swap": 0}, "cpu": {"shares": 0}, "pids": {"limit": 5}}"#, None)
             .unwrap();
         assert_eq!(r.pids.unwrap().limit, Some(5));
         let e = parse_update(
             r#"{"devices": [{"allow": true, "access": "r"}], "cpu": {"cpus": "0-1"}}"#,
+            None,
         )
         .unwrap_err();
         assert!(e.contains("linux.resources.devices[0].allow"), "{e}");
         assert!(e.contains("linux.resources.cpu.cpus"), "{e}");
+        // The container's own device rules, sent along (containerd's CRI
+        // plugin does): what it has, not a change.
+        let current: oci_spec::runtime::LinuxResources =
+            serde_json::from_str(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#).unwrap();
+        let same =
+            r#"{"devices": [{"allow": false, "access": "rwm"}], "memory": {"limit": 1048576}}"#;
+        assert!(parse_update(same, Some(&current)).is_ok());
+        let other = r#"{"devices": [{"allow": true, "access": "rwm"}]}"#;
+        assert!(parse_update(other, Some(&current)).is_err());
     }
 
     #[test]
