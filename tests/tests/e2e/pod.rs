@@ -2,7 +2,6 @@
 //! (containerd's CRI annotations, namespace paths into its pid) joins that
 //! VM instead of booting one.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
 use hull_e2e::bundle::{write_config, Spec};
@@ -118,8 +117,25 @@ fn an_app_container_joins_its_sandboxs_vm() {
     assert!(err.contains("no-such-sandbox"), "{err}");
     assert!(!state_root().join(&ghost).exists());
 
-    ok(&["delete", "--force", &sb_id]);
-    assert_eq!(wait_pid(sb_pid).signal(), Some(libc::SIGKILL));
+    // A second app runs when the sandbox process is SIGKILLed: the VM goes
+    // with it, both containers' pids exit with an error, and delete leaves
+    // nothing of either.
+    let app2_id = id("pod-app2");
+    let mut app2_spec = Spec::new(&["sh", "-c", "echo up; exec sleep 1000"]);
+    app2_spec.patch = app_spec.patch.clone();
+    write_config(&app.0.join("b"), &app2_spec);
+    let app2_pid = create(&app.0, &app.0.join("b"), &app2_id, &[]);
+    ok(&["start", &app2_id]);
+    wait_file(&app.0.join("out"), "up\n");
+    let owner = state(&sb_id)["hull"]["sandboxPid"].as_i64().unwrap() as i32;
+    // SAFETY: kill of the sandbox process this test started.
+    unsafe { libc::kill(owner, libc::SIGKILL) };
+    assert_eq!(wait_pid(app2_pid).code(), Some(255), "the app's pid");
+    assert_eq!(wait_pid(sb_pid).code(), Some(255), "the sandbox's pid");
+    assert_eq!(status_of(&app2_id), "stopped");
+    ok(&["delete", &app2_id]);
+    ok(&["delete", &sb_id]);
     assert_cleaned_up(&sb_id);
     assert_cleaned_up(&app_id);
+    assert_cleaned_up(&app2_id);
 }
