@@ -30,19 +30,36 @@ pub struct PodSandbox {
     pub pid: i32,
     pub vsock_socket: PathBuf,
     pub pod_socket: PathBuf,
-    /// The VM's memory, MiB (0: not recorded).
+    /// The VM's memory, MiB, and vCPUs (0: not recorded).
     pub mem_mib: u32,
+    pub cpus: u32,
 }
 
 impl PodSandbox {
     /// Refuses a member whose memory limit does not fit the pod's VM (its
-    /// memory less `overhead_mib`, what the guest keeps for itself); its
-    /// own limit is enforced by its guest cgroup.
+    /// memory less `overhead_mib`, what the guest keeps for itself), or
+    /// whose CPU quota asks for more vCPUs than it has; its own limits are
+    /// enforced by its guest cgroup.
     pub fn check_fits(
         &self,
         resources: Option<&LinuxResources>,
         overhead_mib: u64,
     ) -> Result<(), SandboxError> {
+        let cpu = resources.and_then(|r| r.cpu.as_ref());
+        let quota = cpu.and_then(|c| c.quota).filter(|q| *q > 0);
+        if let (Some(quota), true) = (quota, self.cpus > 0) {
+            let period = cpu
+                .and_then(|c| c.period)
+                .filter(|p| *p > 0)
+                .unwrap_or(crate::host::resources::DEFAULT_CPU_PERIOD_US);
+            let want = quota.unsigned_abs().div_ceil(period);
+            if want > u64::from(self.cpus) {
+                return Err(SandboxError::Member(format!(
+                    "the CPU quota of {want} CPUs does not fit the pod's VM of {} vCPUs: size the pod (its sandbox's limits or io.kubernetes.cri.sandbox-cpu-quota)",
+                    self.cpus
+                )));
+            }
+        }
         let limit = resources
             .and_then(|r| r.memory.as_ref())
             .and_then(|m| m.limit)
@@ -99,6 +116,7 @@ impl PodSandbox {
             vsock_socket: state.hull.vsock_socket.clone(),
             pod_socket,
             mem_mib: state.hull.mem_mib,
+            cpus: state.hull.cpus,
         }))
     }
 }
@@ -230,7 +248,17 @@ mod tests {
             vsock_socket: "/v".into(),
             pod_socket: "/p".into(),
             mem_mib: 256,
+            cpus: 1,
         };
+        let quota = |q: i64| crate::bundle::spec::LinuxResources {
+            cpu: Some(crate::bundle::spec::resources::Cpu {
+                quota: Some(q),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(pod.check_fits(Some(&quota(100_000)), 48).is_ok());
+        assert!(pod.check_fits(Some(&quota(150_000)), 48).is_err());
         let limit = |mib: i64| crate::bundle::spec::LinuxResources {
             memory: Some(crate::bundle::spec::resources::Memory {
                 limit: Some(mib << 20),

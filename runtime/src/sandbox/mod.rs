@@ -381,6 +381,7 @@ impl Sandbox {
             s.hull.vmm_pid = vmm_pid;
             s.hull.vmm_start_time = start;
             s.hull.mem_mib = config.mem_mib;
+            s.hull.cpus = config.cpus;
             Ok(())
         })?;
         let booted = vmm.wait_ready(config.boot_timeout)?;

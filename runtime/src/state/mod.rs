@@ -113,6 +113,9 @@ pub struct Private {
     /// The guest's memory, MiB (0: not recorded).
     #[serde(default)]
     pub mem_mib: u32,
+    /// The guest's vCPUs (0: not recorded).
+    #[serde(default)]
+    pub cpus: u32,
     /// Host cgroup directories the sandbox process joined and created
     /// (`delete` removes them).
     #[serde(default)]

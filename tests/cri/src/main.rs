@@ -346,6 +346,43 @@ async fn scenario(c: &mut Client, r: &mut Report, image: &str, log_dir: &str, un
         );
     }
 
+    // An app container whose image lacks its command: its start fails with
+    // the reason, the pod lives on.
+    let missing = c
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: pod_id.clone(),
+            config: Some(container("missing", image, &["/no/such/program"])),
+            sandbox_config: Some(config.clone()),
+        })
+        .await;
+    if let Some(resp) = r.call("CreateContainer with a missing program", missing) {
+        let started = c
+            .start_container(StartContainerRequest {
+                container_id: resp.container_id.clone(),
+            })
+            .await;
+        r.check(
+            "StartContainer of a missing program fails, saying so",
+            started
+                .as_ref()
+                .is_err_and(|s| s.message().contains("/no/such/program")),
+            || format!("{started:?}"),
+        );
+        let removed = c
+            .remove_container(RemoveContainerRequest {
+                container_id: resp.container_id,
+            })
+            .await;
+        r.call("RemoveContainer of the failed one", removed);
+    }
+    r.check(
+        "the pod lives on after a failed start",
+        exec(c, web, &["true"])
+            .await
+            .is_ok_and(|(code, _, _)| code == 0),
+        || "exec failed".into(),
+    );
+
     let stopped = c
         .stop_container(StopContainerRequest {
             container_id: client.clone(),
