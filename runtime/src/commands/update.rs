@@ -179,9 +179,10 @@ mod tests {
 
     #[test]
     fn flags_become_resources_and_limits_are_checked() {
-        let r = resources(&parsed(
-            "--memory 64m --cpu-quota 50000 --cpu-period 100000 --pids-limit 10 c",
-        ))
+        let r = resources(
+            &parsed("--memory 64m --cpu-quota 50000 --cpu-period 100000 --pids-limit 10 c"),
+            None,
+        )
         .unwrap();
         assert_eq!(r.memory.as_ref().unwrap().limit, Some(64 << 20));
         assert_eq!(r.cpu.as_ref().unwrap().quota, Some(50000));
@@ -190,7 +191,7 @@ mod tests {
         assert!(check_fits(&r, 256).is_ok());
         let e = check_fits(&r, 32).unwrap_err().to_string();
         assert!(e.contains("cannot resize a running VM"), "{e}");
-        assert!(resources(&parsed("--memory lots c")).is_err());
+        assert!(resources(&parsed("--memory lots c"), None).is_err());
         let a = parsed("--cpu-quota -1 --pids-limit=-1 --memory-swap -1 c");
         assert_eq!((a.cpu_quota, a.pids_limit), (Some(-1), Some(-1)));
         assert_eq!(a.unsupported.first(), Some("--memory-swap"));
