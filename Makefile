@@ -3,6 +3,7 @@
 #   make test      lint, unit tests, then end-to-end tests booting real microVMs
 #   make bench-boot  boot benchmark: hull-vmm vs QEMU microvm, side by side
 #   make bench-net   network benchmark: crun vs QEMU microvm vs hull (iperf3, TCP RR)
+#   make bench-cri   pods through containerd's CRI plugin: hull vs runc (start, memory, 10 at once)
 #   make engines   Podman, containerd and Docker driving hull (tests/engines/run)
 #   make rt-validation  OCI runtime-tools validation suite: hull, runc, crun side by side
 
@@ -16,7 +17,7 @@ KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
 DEB_PKGS    := libseccomp-dev build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static protobuf-compiler
 
-.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines cri-client rt-validation bench-boot bench-container bench-net bench-engines clean
+.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines cri-client rt-validation bench-boot bench-container bench-net bench-cri bench-engines clean
 
 all: build
 
@@ -91,6 +92,9 @@ bench-container: build
 
 bench-net: build
 	bench/run-net
+
+bench-cri: build cri-client
+	bench/cri.sh
 
 clean:
 	$(CARGO) clean

@@ -13,59 +13,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 client="$root/target/release/hull-cri-test"
 [ -x "$client" ] || { fail "CRI client" "$client is missing (make engines builds it)"; exit 1; }
 
-if [ ! -s "$IMAGE_ARCHIVE" ]; then podman_config; image_archive; fi
-# The sandbox ("pause") image: busybox sleeping (containerd kills it with
-# SIGKILL when the pod stops).
-PAUSE=localhost/hull-pause:1
-PAUSE_ARCHIVE="$ENGINES_SHARED/hull-pause-docker.tar"
-if [ ! -s "$PAUSE_ARCHIVE" ]; then
-  podman_config
-  busybox_rootfs_tar "$TMPD/pause-rootfs.tar"
-  podman import -q --change 'CMD ["/bin/sleep", "2147483647"]' "$TMPD/pause-rootfs.tar" "$PAUSE" >/dev/null
-  podman save -q --format docker-archive -o "$PAUSE_ARCHIVE" "$PAUSE"
-fi
-
+start_cri_containerd
+hull_root="$CRI_HULL_ROOT"
 d="$TMPD/containerd"
-hull_root="$d/hull-root"
-mkdir -p "$d/cni" "$d/logs" "$hull_root"
-cat >"$d/cni/10-hull-cri.conflist" <<'EOF'
-{
-  "cniVersion": "1.0.0",
-  "name": "hull-cri",
-  "plugins": [
-    {"type": "bridge", "bridge": "hullcri0", "isGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.99.0.0/24"}]],
-              "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-EOF
-START_CONTAINERD_CRI="$(cat <<EOF
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE"
-  disable_apparmor = true
-  enable_selinux = false
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "hull"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hull]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hull.options]
-        BinaryName = "$RUNTIME"
-        Root = "$hull_root"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$d/cni"
-EOF
-)"
-start_containerd
-at_exit "ip link del hullcri0"
-C=(ctr --address "$CONTAINERD_SOCK" -n k8s.io)
-call "${C[@]}" images import "$IMAGE_ARCHIVE"
-expect "images import (busybox)" 0
-call "${C[@]}" images import "$PAUSE_ARCHIVE"
-expect "images import (pause)" 0
 
 call "$client" "$CONTAINERD_SOCK" "$IMAGE" "$d/logs" "$TMPD/uname"
 while read -r line; do

@@ -203,6 +203,71 @@ EOF
   fi
 }
 
+# containerd with its CRI plugin, as a Kubernetes node runs it: runtime
+# handlers hull (the default: io.containerd.runc.v2 with BinaryName = the
+# runtime under test, Root = $CRI_HULL_ROOT) and runc; a CNI bridge
+# (containernetworking-plugins, 10.99.0.0/24); the busybox image and a pause
+# image (busybox sleeping; containerd kills it with SIGKILL) in the k8s.io
+# namespace. Sets CONTAINERD_SOCK, CRI_HULL_ROOT and PAUSE.
+start_cri_containerd() {
+  if [ ! -s "$IMAGE_ARCHIVE" ]; then podman_config; image_archive; fi
+  # The sandbox ("pause") image: busybox sleeping (containerd kills it with
+  # SIGKILL when the pod stops).
+  PAUSE=localhost/hull-pause:1
+  PAUSE_ARCHIVE="$ENGINES_SHARED/hull-pause-docker.tar"
+  if [ ! -s "$PAUSE_ARCHIVE" ]; then
+    podman_config
+    busybox_rootfs_tar "$TMPD/pause-rootfs.tar"
+    podman import -q --change 'CMD ["/bin/sleep", "2147483647"]' "$TMPD/pause-rootfs.tar" "$PAUSE" >/dev/null
+    podman save -q --format docker-archive -o "$PAUSE_ARCHIVE" "$PAUSE"
+  fi
+
+  d="$TMPD/containerd"
+  hull_root="$d/hull-root"
+  mkdir -p "$d/cni" "$d/logs" "$hull_root"
+  cat >"$d/cni/10-hull-cri.conflist" <<'EOF'
+{
+  "cniVersion": "1.0.0",
+  "name": "hull-cri",
+  "plugins": [
+    {"type": "bridge", "bridge": "hullcri0", "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.99.0.0/24"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+    ]
+}
+EOF
+  START_CONTAINERD_CRI="$(cat <<EOF
+[plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "$PAUSE"
+    disable_apparmor = true
+    enable_selinux = false
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+      default_runtime_name = "hull"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hull]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hull.options]
+        BinaryName = "$RUNTIME"
+        Root = "$hull_root"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "$d/cni"
+EOF
+)"
+  start_containerd
+  at_exit "ip link del hullcri0"
+  C=(ctr --address "$CONTAINERD_SOCK" -n k8s.io)
+  call "${C[@]}" images import "$IMAGE_ARCHIVE"
+  expect "images import (busybox)" 0
+  call "${C[@]}" images import "$PAUSE_ARCHIVE"
+  expect "images import (pause)" 0
+  CRI_HULL_ROOT="$hull_root"
+}
+
 # ---- the image ---------------------------------------------------------------
 # A busybox rootfs tarball: /bin/busybox and a symlink per applet. The applet
 # named busybox is skipped: its symlink would replace the binary.

@@ -24,6 +24,8 @@ use k8s_cri::v1::{
 };
 use tonic::transport::{Channel, Endpoint, Uri};
 
+mod bench;
+
 type Client = RuntimeServiceClient<Channel>;
 
 /// What one run found; printed as it goes.
@@ -439,10 +441,6 @@ async fn scenario(c: &mut Client, r: &mut Report, image: &str, log_dir: &str, un
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [socket, image, log_dir, uname_file] = args.as_slice() else {
-        eprintln!("usage: hull-cri-test SOCKET IMAGE LOG_DIR UNAME_FILE");
-        std::process::exit(2);
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -452,6 +450,25 @@ fn main() {
             eprintln!("hull-cri-test: {e}");
             std::process::exit(2);
         }
+    };
+    if let [mode, socket, image, log_dir, hull_root, rounds] = args.as_slice() {
+        if mode == "bench" {
+            let rounds = rounds.parse::<usize>().unwrap_or(3).max(1);
+            let result = runtime.block_on(async {
+                let mut client = connect(socket.clone()).await.map_err(|e| e.to_string())?;
+                bench::bench(&mut client, image, log_dir, hull_root, rounds).await
+            });
+            if let Err(e) = result {
+                eprintln!("hull-cri-test: bench: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+    }
+    let [socket, image, log_dir, uname_file] = args.as_slice() else {
+        eprintln!("usage: hull-cri-test SOCKET IMAGE LOG_DIR UNAME_FILE");
+        eprintln!("       hull-cri-test bench SOCKET IMAGE LOG_DIR HULL_ROOT ROUNDS");
+        std::process::exit(2);
     };
     let mut report = Report::default();
     runtime.block_on(async {
