@@ -374,7 +374,10 @@ impl Registry {
         }
         let inner = self.lock();
         match inner.containers.get(&sibling) {
-            Some(c) => Ok(Some((c.init.pid, types))),
+            Some(c) if matches!(c.init.phase(), Phase::Created | Phase::Running) => {
+                Ok(Some((c.init.pid, types)))
+            }
+            Some(_) => Err(format!("container {sibling} has exited")),
             None => Err(format!("container {sibling} is not in this VM")),
         }
     }

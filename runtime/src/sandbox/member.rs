@@ -133,6 +133,11 @@ pub struct Membership {
 }
 
 impl Membership {
+    /// Whether the member is still on the owner's share (not shut down).
+    pub fn is_joined(&self) -> bool {
+        self.joined
+    }
+
     /// Leaves the host cgroup for `hull delete` to remove.
     pub fn keep_cgroup(&mut self) {
         self.cgroup.kept = true;
@@ -174,6 +179,23 @@ pub fn guest_config(mut config: ContainerConfig, pod: &PodSandbox) -> ContainerC
         }
     }
     config
+}
+
+/// How long a member that fails may wait for the agent to destroy its
+/// container.
+const DESTROY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Drop for Sandbox {
+    /// A member dropped without its shutdown (an error after its container
+    /// may have been made in the guest) destroys that container: the VM is
+    /// not its to stop, and the container must not stay in it.
+    fn drop(&mut self) {
+        if matches!(&self.role, Role::Member(m) if m.is_joined()) {
+            let mut control = self.lock_control();
+            let _ = control.set_timeout(Some(DESTROY_TIMEOUT));
+            let _ = control.destroy(&self.id);
+        }
+    }
 }
 
 impl Sandbox {

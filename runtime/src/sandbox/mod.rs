@@ -182,7 +182,8 @@ enum Role {
 /// the vsock socket file.
 #[derive(Debug)]
 struct Owned {
-    _pod: PodServer,
+    /// Dropped first on shutdown: no member joins a VM going away.
+    pod: Option<PodServer>,
     vmm: Vmm,
     network: SandboxNetwork,
     share: Arc<Mutex<Share>>,
@@ -355,7 +356,12 @@ impl Sandbox {
         share.add_container(&config.id, bundle)?;
         let share = Arc::new(Mutex::new(share));
         let pod_socket = pod_socket_path(&config.state_root, &config.id);
-        let pod = PodServer::start(pod_socket.clone(), config.id.clone(), share.clone())?;
+        let pod = PodServer::start(
+            pod_socket.clone(),
+            config.id.clone(),
+            store.clone(),
+            share.clone(),
+        )?;
         store.update(&config.id, |s| {
             s.hull.pod_socket = Some(pod_socket);
             Ok(())
@@ -404,7 +410,7 @@ impl Sandbox {
             ready,
             control: Arc::new(Mutex::new(client)),
             role: Role::Owner(Box::new(Owned {
-                _pod: pod,
+                pod: Some(pod),
                 vmm,
                 network,
                 share,
@@ -512,6 +518,9 @@ impl Sandbox {
     /// takes its container off the pod's share. Then the state directory
     /// goes. Returns hull-vmm's exit status (`None` for a member).
     pub fn shutdown(mut self) -> Result<Option<ExitStatus>, SandboxError> {
+        if let Role::Owner(owned) = &mut self.role {
+            owned.pod = None;
+        }
         let power_off =
             matches!(self.role, Role::Owner(_)) && self.lock_control().power_off().is_ok();
         let status = match &mut self.role {

@@ -25,9 +25,12 @@ use vmm_control::{decode, encode, SeqPacket};
 use super::pump::{self, Canceller};
 use super::share::Share;
 use crate::bundle::Bundle;
+use crate::state::StateStore;
 
 /// How long a request may take (binding a rootfs is quick).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server waits for the one request of a connection.
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -82,15 +85,21 @@ fn listen(path: &Path) -> io::Result<OwnedFd> {
     )?;
     let _ = std::fs::remove_file(path);
     socket::bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
     socket::listen(&fd, Backlog::new(16)?)?;
     Ok(fd)
 }
 
 impl PodServer {
-    /// Serves the share's pod requests for sandbox `own` on `path`.
+    /// Serves the share's pod requests for sandbox `own` on `path`; a
+    /// request names a container that `store` records as a member of `own`.
     pub fn start(
         path: PathBuf,
         own: String,
+        store: StateStore,
         share: Arc<Mutex<Share>>,
     ) -> Result<Self, PodSocketError> {
         let fail = |source| PodSocketError::Listen {
@@ -107,7 +116,7 @@ impl PodServer {
                         continue;
                     };
                     if let Ok(conn) = SeqPacket::from_fd(fd) {
-                        serve(&conn, &own, &share);
+                        serve(&conn, &own, &store, &share);
                     }
                 }
             })
@@ -130,35 +139,52 @@ impl Drop for PodServer {
     }
 }
 
-/// Answers the requests of one connection, one at a time.
-fn serve(conn: &SeqPacket, own: &str, share: &Mutex<Share>) {
-    loop {
-        let deadline = Some(Instant::now() + REQUEST_TIMEOUT);
-        let Ok(Some(bytes)) = conn.recv(deadline) else {
-            return;
-        };
-        let reply = match decode::<PodRequest>(&bytes) {
-            Ok(request) => handle(request, own, share),
-            Err(e) => PodReply::Refused {
-                error: format!("malformed request: {e}"),
-            },
-        };
-        let Ok(bytes) = encode(&reply) else { return };
-        if conn.send(&bytes).is_err() {
-            return;
-        }
+/// Answers the one request of a connection from root (or this process's
+/// user), which has [`RECV_TIMEOUT`] to send it.
+fn serve(conn: &SeqPacket, own: &str, store: &StateStore, share: &Mutex<Share>) {
+    let me = nix::unistd::geteuid().as_raw();
+    match socket::getsockopt(conn, socket::sockopt::PeerCredentials) {
+        Ok(peer) if peer.uid() == 0 || peer.uid() == me => {}
+        _ => return,
+    }
+    let Ok(Some(bytes)) = conn.recv(Some(Instant::now() + RECV_TIMEOUT)) else {
+        return;
+    };
+    let reply = match decode::<PodRequest>(&bytes) {
+        Ok(request) => handle(request, own, store, share),
+        Err(e) => PodReply::Refused {
+            error: format!("malformed request: {e}"),
+        },
+    };
+    let reply = match reply {
+        PodReply::Refused { error } => PodReply::Refused {
+            error: vmm_control::truncate_text(error),
+        },
+        done => done,
+    };
+    if let Ok(bytes) = encode(&reply) {
+        let _ = conn.send(&bytes);
     }
 }
 
-fn handle(request: PodRequest, own: &str, share: &Mutex<Share>) -> PodReply {
-    let mut share = share.lock().unwrap_or_else(|p| p.into_inner());
+fn handle(request: PodRequest, own: &str, store: &StateStore, share: &Mutex<Share>) -> PodReply {
     let refused = |error: String| PodReply::Refused { error };
+    let id = match &request {
+        PodRequest::Join { id, .. } | PodRequest::Leave { id } => id.clone(),
+    };
+    if !agent_protocol::container::valid_id(&id) || id == own {
+        return refused(format!("invalid container id {id:?}"));
+    }
+    // Only a container that records itself as this pod's member.
+    let member = match store.load(&id) {
+        Ok(s) if s.hull.pod_sandbox.as_deref() == Some(own) => s,
+        _ => return refused(format!("container {id} is no member of pod {own}")),
+    };
+    if matches!(&request, PodRequest::Join { bundle, .. } if *bundle != member.bundle) {
+        return refused(format!("container {id} has another bundle"));
+    }
+    let mut share = share.lock().unwrap_or_else(|p| p.into_inner());
     match request {
-        PodRequest::Join { id, .. } | PodRequest::Leave { id }
-            if !agent_protocol::container::valid_id(&id) || id == own =>
-        {
-            refused(format!("invalid container id {id:?}"))
-        }
         PodRequest::Join { id, .. } if share.contains(&id) => {
             refused(format!("container {id} is on the share already"))
         }
@@ -234,8 +260,14 @@ mod tests {
         let dir = TempDir::new("pod-socket");
         let share = Share::create(dir.path().join("share")).unwrap();
         let path = dir.path().join("pod.sock");
-        let server =
-            PodServer::start(path.clone(), "pod".into(), Arc::new(Mutex::new(share))).unwrap();
+        let store = StateStore::new(dir.path().join("state"));
+        let server = PodServer::start(
+            path.clone(),
+            "pod".into(),
+            store,
+            Arc::new(Mutex::new(share)),
+        )
+        .unwrap();
         let join = |id: &str, bundle: &str| PodRequest::Join {
             id: id.into(),
             bundle: dir.path().join(bundle),
@@ -245,8 +277,9 @@ mod tests {
         assert!(e.to_string().contains("invalid container id"), "{e}");
         let e = request(&path, &join("pod", "b")).unwrap_err();
         assert!(e.to_string().contains("invalid container id"), "{e}");
+        // Not recorded as a member of this pod.
         let e = request(&path, &join("app", "missing")).unwrap_err();
-        assert!(matches!(e, PodSocketError::Refused(_)), "{e}");
+        assert!(e.to_string().contains("no member of pod pod"), "{e}");
         assert!(!dir.path().join("share/app").exists());
         drop(server);
         assert!(!path.exists());

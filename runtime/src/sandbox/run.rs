@@ -308,7 +308,13 @@ pub fn run_with(
         let _ = control.destroy(&id);
     }
     drop(waiter);
-    sandbox.shutdown()?;
+    if let Err(e) = sandbox.shutdown() {
+        // The workload's end is known: its pid ends like it all the same.
+        if let Some(s) = standin {
+            s.release(status);
+        }
+        return Err(e.into());
+    }
     timings.mark("teardown");
     Ok(RunOutcome {
         status,

@@ -95,7 +95,9 @@ pub struct ContainerState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Private {
-    /// Start time of [`ContainerState::pid`] (`/proc/<pid>/stat` field 22).
+    /// Start time of [`ContainerState::pid`] (`/proc/<pid>/stat` field 22;
+    /// 0 in a state written before the stand-in: its pid counts as gone).
+    #[serde(default)]
     pub pid_start_time: u64,
     /// The sandbox process (it owns the VM) and its start time, when it is
     /// not `pid` (0 when it is).
