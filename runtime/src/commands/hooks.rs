@@ -7,7 +7,7 @@
 
 use runtime::bundle::spec::Hooks;
 use runtime::host::hooks::{run_hooks, run_hooks_warn, HookKind};
-use runtime::state::{ContainerState, StateStore};
+use runtime::state::{ContainerState, ContainerStatus, StateStore};
 
 use crate::Global;
 
@@ -36,14 +36,15 @@ fn run_kinds(
 
 /// `prestart` then `createRuntime` (runc's order), in the container's
 /// network namespace before hull wires it and boots the VM: Docker's
-/// `prestart` hook puts the veth there.
+/// `prestart` hook puts the veth there. `prestart` is told status
+/// `created` (its runtime environment exists; crun's, and what
+/// runtime-tools checks), `createRuntime` the recorded `creating` (runc's).
 pub fn run_runtime_hooks(hooks: &Hooks, store: &StateStore, id: &str) -> Result<(), String> {
-    run_kinds(
-        hooks,
-        store,
-        id,
-        &[HookKind::Prestart, HookKind::CreateRuntime],
-    )
+    let state = store.load(id).map_err(|e| e.to_string())?;
+    let mut prestart = state.clone();
+    prestart.status = ContainerStatus::Created;
+    run_spec(hooks, HookKind::Prestart, &prestart)?;
+    run_spec(hooks, HookKind::CreateRuntime, &state)
 }
 
 /// `createContainer`, once the container exists in its VM.

@@ -265,10 +265,11 @@ pub fn hooks_run_at_their_steps() {
     };
     let (pid, stdin) = case.create();
     drop(stdin);
-    // prestart and createRuntime run before the VM boots (as runc runs
-    // them, in state `creating`), createContainer once the container exists.
+    // prestart and createRuntime run before the VM boots (createRuntime in
+    // state `creating`, as runc runs it; prestart told `created`, as crun
+    // and runtime-tools have it), createContainer once the container exists.
     for (kind, status) in [
-        ("prestart", "creating"),
+        ("prestart", "created"),
         ("createRuntime", "creating"),
         ("createContainer", "created"),
     ] {
