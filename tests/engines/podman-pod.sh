@@ -17,7 +17,7 @@ fi
 CLI=(podman --runtime "$RUNTIME")
 at_exit "podman pod rm -f -t 0 hullpod"
 
-vmms_before="$(pgrep -x hull-vmm | sort)"
+vmms_before="$(pgrep -x hull-vmm | sort || true)"
 call "${CLI[@]}" pod create --name hullpod
 expect "pod create" 0
 call "${CLI[@]}" run -d --pod hullpod --name hullpod-web "$IMAGE" \
