@@ -23,6 +23,12 @@ expect "pod create" 0
 call "${CLI[@]}" run -d --pod hullpod --name hullpod-web "$IMAGE" \
   sh -c 'echo pod-local > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'
 expect "run -d --pod: the infra container and the first app start" 0
+if [ "$rc" != 0 ]; then
+  # What the infra container asked for.
+  infra="$(podman pod inspect hullpod --format '{{.InfraContainerID}}' 2>/dev/null || true)"
+  cfg="$(find "$TMPD/podman" -path "*$infra*/userdata/config.json" 2>/dev/null | head -1)"
+  [ -z "$cfg" ] || python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("  infra namespaces:", c["linux"].get("namespaces")); print("  infra process:", c["process"].get("args"), c["process"].get("user"))' "$cfg"
+fi
 call "${CLI[@]}" run --rm --pod hullpod "$IMAGE" sh -c \
   'uname -v; for i in $(seq 60); do wget -qO- http://127.0.0.1:8080/ && exit 0; sleep 1; done; exit 1'
 expect "run --rm --pod: the second app reaches the first on 127.0.0.1" 0 '^pod-local$'
