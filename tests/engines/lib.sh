@@ -307,6 +307,15 @@ EOF
   export CONTAINERS_CONF="$d/containers.conf" CONTAINERS_STORAGE_CONF="$d/storage.conf"
 }
 
+# Podman configured (podman_config) with the busybox image loaded.
+podman_image() {
+  podman_config
+  image_archive
+  if ! podman image exists "$IMAGE"; then
+    podman load -q -i "$IMAGE_ARCHIVE" >/dev/null
+  fi
+}
+
 # Makes $IMAGE_ARCHIVE unless an earlier script did: podman import of the
 # busybox rootfs, then podman save --format docker-archive. Needs podman_config.
 image_archive() {

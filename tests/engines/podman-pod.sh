@@ -9,11 +9,7 @@ ENGINE=podman-pod
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-podman_config
-image_archive
-if ! podman image exists "$IMAGE"; then
-  podman load -q -i "$IMAGE_ARCHIVE" >/dev/null
-fi
+podman_image
 CLI=(podman --runtime "$RUNTIME")
 at_exit "podman pod rm -f -t 0 hullpod"
 

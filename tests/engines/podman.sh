@@ -7,11 +7,7 @@ ENGINE=podman
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-podman_config
-image_archive
-if ! podman image exists "$IMAGE"; then
-  podman load -q -i "$IMAGE_ARCHIVE" >/dev/null
-fi
+podman_image
 CLI=(podman --runtime "$RUNTIME")
 RUN=("${CLI[@]}" run --network none)
 at_exit "podman rm -af -t 0"

@@ -293,12 +293,15 @@ impl Standin {
         };
         self.released.store(true, Ordering::SeqCst);
         let _ = self.socket.write_all(&word(value));
-        self.stop();
+        // Dropping it closes the socket and waits for it to go.
     }
+}
 
-    /// Closes the socket (the stand-in exits on end of file), waits a
-    /// little for it to go and for the reader thread.
-    fn stop(&mut self) {
+impl Drop for Standin {
+    /// Closes the socket (the stand-in exits on end of file, or after the
+    /// word of [`Standin::release`]), waits a little for it to go and for
+    /// the reader thread.
+    fn drop(&mut self) {
         self.released.store(true, Ordering::SeqCst);
         let _ = self.socket.shutdown(std::net::Shutdown::Both);
         if let Ok(Some(p)) = PidFd::open(self.pid, self.start_time) {
@@ -306,14 +309,6 @@ impl Standin {
         }
         if let Some(t) = self.reader.take() {
             let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Standin {
-    fn drop(&mut self) {
-        if !self.released.load(Ordering::SeqCst) || self.reader.is_some() {
-            self.stop();
         }
     }
 }
