@@ -28,8 +28,8 @@ use nix::sys::stat::{FchmodatFlags, Mode, SFlag};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use super::defaults::DEFAULT_FILE_MODE;
 use super::DevicesError;
+use device_filter::DEFAULT_FILE_MODE;
 
 /// Permission bits a `fileMode` may carry (the type bits are ignored, as
 /// runc does).

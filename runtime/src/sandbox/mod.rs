@@ -23,6 +23,7 @@ use agent_protocol::container::{valid_id, Stream};
 use agent_protocol::wire::ReadyInfo;
 
 use crate::bundle::Bundle;
+use crate::host::cgroups::{devices, Cgroup, CgroupError};
 use crate::process::standin::{Standin, StandinNamespaces};
 use crate::state::{ContainerState, ContainerStatus, StateError, StateStore};
 
@@ -98,7 +99,7 @@ pub enum SandboxError {
     #[error("lost the connection to the agent, VM stopped: {error}\n{tail}")]
     AgentLost { error: ClientError, tail: String },
     #[error("cannot join linux.cgroupsPath: {0}")]
-    Cgroup(#[from] crate::host::cgroups::CgroupError),
+    Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Network(#[from] network::NetworkSetupError),
     #[error("{0}")]
@@ -239,7 +240,7 @@ pub const POD_SOCKET: &str = "pod.sock";
 /// created removed) if the sandbox goes away before it is kept.
 #[derive(Debug, Default)]
 struct HostCgroup {
-    joined: Option<crate::host::cgroups::Cgroup>,
+    joined: Option<Cgroup>,
     kept: bool,
 }
 
@@ -256,11 +257,22 @@ impl HostCgroup {
         let linux = bundle.spec.linux().as_ref();
         let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
         if let Some(path) = cgroups_path.and_then(|p| p.to_str()) {
-            let joined = crate::host::cgroups::Cgroup::join(
+            // Only root loads programs; a rootless runtime goes unfiltered.
+            let devices = match nix::unistd::geteuid().is_root() {
+                true => Some(
+                    devices::host_program().map_err(|source| CgroupError::Devices {
+                        path: path.into(),
+                        source,
+                    })?,
+                ),
+                false => None,
+            };
+            let joined = Cgroup::join(
                 Some(path),
                 &config.id,
                 config.systemd_cgroup,
                 pid,
+                devices.as_deref(),
             )?;
             let paths = joined.paths().to_vec();
             cgroup.joined = Some(joined);
@@ -353,7 +365,7 @@ impl Sandbox {
         }
         share::enter_private_mount_namespace()?;
         let mut share = Share::create(state.share())?;
-        share.add_container(&config.id, bundle)?;
+        share.add_container(&config.id, bundle, None)?;
         let share = Arc::new(Mutex::new(share));
         let pod_socket = pod_socket_path(&config.state_root, &config.id);
         let pod = PodServer::start(

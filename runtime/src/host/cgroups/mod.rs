@@ -20,6 +20,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use device_filter::BpfInsn;
+
+pub mod devices;
 pub mod mountinfo;
 pub mod path;
 
@@ -59,6 +62,11 @@ pub enum CgroupError {
         path: PathBuf,
         source: io::Error,
     },
+    #[error("cgroup {path}: device filter: {source}")]
+    Devices {
+        path: PathBuf,
+        source: device_filter::FilterError,
+    },
     #[error("cgroup {0} still has processes in it")]
     Populated(PathBuf),
     #[error("cannot remove cgroup {path}: {source}")]
@@ -77,17 +85,20 @@ pub struct Cgroup {
 impl Cgroup {
     /// Moves `pid` into the cgroup `path_spec` (`linux.cgroupsPath`; `None`
     /// for runc's default from the container `id`) in every hierarchy of
-    /// this host, creating what is missing.
+    /// this host, creating what is missing. `devices`, if given, is
+    /// attached to the cgroup v2 directory before `pid` moves in (see
+    /// [`devices`]), so the process never runs there unfiltered.
     pub fn join(
         path_spec: Option<&str>,
         id: &str,
         systemd: bool,
         pid: i32,
+        devices: Option<&[BpfInsn]>,
     ) -> Result<Cgroup, CgroupError> {
         let path = CgroupPath::parse(path_spec, id, systemd)?;
         let hierarchies = mountinfo::parse_mountinfo(&read(Path::new(MOUNTINFO))?);
         let own = mountinfo::parse_proc_cgroup(&read(Path::new(OWN_CGROUP))?);
-        Self::join_in(&hierarchies, &own, &path, pid)
+        Self::join_in(&hierarchies, &own, &path, pid, devices)
     }
 
     /// [`Cgroup::join`] with the hierarchies and the process's own cgroups
@@ -97,6 +108,7 @@ impl Cgroup {
         own: &[(String, String)],
         path: &CgroupPath,
         pid: i32,
+        devices: Option<&[BpfInsn]>,
     ) -> Result<Cgroup, CgroupError> {
         if hierarchies.is_empty() {
             return Err(CgroupError::NoHierarchies);
@@ -122,6 +134,19 @@ impl Cgroup {
             .iter()
             .zip(&dirs)
             .try_for_each(|(h, dir)| cgroup.create(h, dir))
+            .and_then(|()| {
+                let Some(prog) = devices else { return Ok(()) };
+                hierarchies
+                    .iter()
+                    .zip(&dirs)
+                    .filter(|(h, _)| h.unified)
+                    .try_for_each(|(_, dir)| {
+                        device_filter::attach(dir, prog).map_err(|source| CgroupError::Devices {
+                            path: dir.clone(),
+                            source,
+                        })
+                    })
+            })
             .and_then(|()| {
                 dirs.iter().try_for_each(|dir| {
                     std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| {

@@ -32,7 +32,7 @@ fn join_creates_the_directories_and_writes_the_pid() {
     let tmp = TempDir::new("cgroup-join");
     let h = fake(tmp.path());
     let path = CgroupPath::parse(Some("a/b"), "id", false).unwrap();
-    let cg = Cgroup::join_in(&h, &own(), &path, 4242).unwrap();
+    let cg = Cgroup::join_in(&h, &own(), &path, 4242, None).unwrap();
     let expected: Vec<PathBuf> = ["cpu", "cpuset", "unified"]
         .iter()
         .map(|n| tmp.path().join(n).join("me/a/b"))
@@ -71,7 +71,7 @@ fn existing_directories_are_reused_and_not_counted_as_created() {
         std::fs::create_dir_all(tmp.path().join(n).join("me")).unwrap();
     }
     let path = CgroupPath::parse(Some("/abs"), "id", false).unwrap();
-    let cg = Cgroup::join_in(&h, &own(), &path, 7).unwrap();
+    let cg = Cgroup::join_in(&h, &own(), &path, 7, None).unwrap();
     assert_eq!(cg.paths()[0], tmp.path().join("cpu/abs"));
     assert_eq!(cg.created().len(), 3);
 }
@@ -88,7 +88,7 @@ fn a_failed_join_removes_what_it_created() {
     h[1].controllers = vec!["memory".into()];
     let path = CgroupPath::parse(Some("x/y"), "id", false).unwrap();
     let own = mountinfo::parse_proc_cgroup("2:cpu:/me\n1:memory:/me\n0::/me\n");
-    let e = Cgroup::join_in(&h, &own, &path, 1).unwrap_err();
+    let e = Cgroup::join_in(&h, &own, &path, 1, None).unwrap_err();
     assert!(matches!(e, CgroupError::Create { .. }), "{e}");
     assert!(!tmp.path().join("cpu/me").exists());
     assert!(!tmp.path().join("cpuset/me").exists());
@@ -98,7 +98,7 @@ fn a_failed_join_removes_what_it_created() {
 fn no_hierarchies_is_an_error() {
     let path = CgroupPath::parse(Some("x"), "id", false).unwrap();
     assert!(matches!(
-        Cgroup::join_in(&[], &[], &path, 1),
+        Cgroup::join_in(&[], &[], &path, 1, None),
         Err(CgroupError::NoHierarchies)
     ));
 }
@@ -165,7 +165,7 @@ fn joins_a_real_cgroup_when_root() {
     let mut sleeper = Sleeper(Command::new("sleep").arg("30").spawn().unwrap());
     let pid = sleeper.0.id() as i32;
     let name = format!("hull-test-{}", std::process::id());
-    let cg = Cgroup::join(Some(&name), "unused", false, pid).unwrap();
+    let cg = Cgroup::join(Some(&name), "unused", false, pid, None).unwrap();
     assert_eq!(cg.paths().len(), hierarchies.len());
     let theirs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     for (controllers, path) in mountinfo::parse_proc_cgroup(&theirs) {
@@ -181,4 +181,77 @@ fn joins_a_real_cgroup_when_root() {
     drop(sleeper);
     remove(cg.paths()).unwrap();
     assert!(cg.paths().iter().all(|p| !p.exists()));
+}
+
+/// A process moved in with the host device filter opens `/dev/null` and
+/// not a node of a device hull does not need (`/dev/kmsg`, 1:11, made in a
+/// temp dir). Needs root and a writable cgroup2 with bpf: fails under
+/// `CI=true` without them.
+#[test]
+fn the_host_device_filter_admits_only_what_a_vm_needs() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let v2 = mountinfo::parse_mountinfo(&std::fs::read_to_string(MOUNTINFO).unwrap_or_default())
+        .into_iter()
+        .find(|h| h.unified);
+    let usable = nix::unistd::geteuid().is_root()
+        && v2.as_ref().is_some_and(|h| {
+            let probe = h
+                .mountpoint
+                .join(format!("hull-probe-{}", std::process::id()));
+            let ok = std::fs::create_dir(&probe).is_ok();
+            let _ = std::fs::remove_dir(&probe);
+            ok
+        });
+    if !usable {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "needs root and a writable cgroup2 (CI=true: not skipping)"
+        );
+        println!("note: not root or no writable cgroup2, skipping the device filter test");
+        return;
+    }
+    let tmp = TempDir::new("cgroup-devices");
+    let kmsg = tmp.path().join("kmsg");
+    let dev = nix::sys::stat::makedev(1, 11);
+    nix::sys::stat::mknod(
+        &kmsg,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::S_IRUSR,
+        dev,
+    )
+    .unwrap();
+    let script = r#"read go
+for f in /dev/null "$1"; do if (: <"$f"); then echo "open $f"; else echo "denied $f"; fi; done"#;
+    let mut child = Sleeper(
+        Command::new("sh")
+            .args(["-c", script, "sh"])
+            .arg(&kmsg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id() as i32;
+    let name = format!("hull-test-devices-{}", std::process::id());
+    let program = devices::host_program().unwrap();
+    let cg = Cgroup::join(Some(&name), "unused", false, pid, Some(&program)).unwrap();
+    // Unfiltered, root opens the node: the filter is what denies it.
+    assert!(std::fs::File::open(&kmsg).is_ok());
+    child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let lines: Vec<String> = BufReader::new(child.0.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+    let _ = child.0.wait();
+    drop(child);
+    remove(cg.paths()).unwrap();
+    assert_eq!(
+        lines,
+        [
+            "open /dev/null".to_string(),
+            format!("denied {}", kmsg.display())
+        ]
+    );
 }

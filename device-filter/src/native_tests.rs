@@ -182,9 +182,9 @@ fn kernel_verifier_accepts_every_program() {
         from_json(r#"[{"allow":false,"access":"rwm"}]"#),
     ];
     for config in [
-        include_str!("../../../tests/fixtures/engines/docker-config.json"),
-        include_str!("../../../tests/fixtures/engines/podman-config.json"),
-        include_str!("../../../tests/fixtures/engines/containerd-config.json"),
+        include_str!("../../tests/fixtures/engines/docker-config.json"),
+        include_str!("../../tests/fixtures/engines/podman-config.json"),
+        include_str!("../../tests/fixtures/engines/containerd-config.json"),
     ] {
         let rules = engine_rules(config);
         lists.push(with_runc_defaults(&[], &rules).1);

@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::{BpfInsn, DevicesError};
+use super::{BpfInsn, FilterError};
 
 // bpf(2) commands, program and attach types, flags (include/uapi/linux/bpf.h).
 const BPF_PROG_LOAD: libc::c_long = 5;
@@ -130,12 +130,12 @@ fn load_once(prog: &[BpfInsn], log: Option<&mut [u8]>) -> io::Result<OwnedFd> {
 }
 
 /// Loads the program; on failure, loads it again for the verifier's log.
-fn load(prog: &[BpfInsn]) -> Result<OwnedFd, DevicesError> {
+fn load(prog: &[BpfInsn]) -> Result<OwnedFd, FilterError> {
     load_once(prog, None).map_err(|source| {
         let mut buf = vec![0u8; LOG_SIZE_BYTES];
         let _ = load_once(prog, Some(&mut buf));
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        DevicesError::Load {
+        FilterError::Load {
             source,
             log: String::from_utf8_lossy(&buf[..end]).into_owned(),
         }
@@ -194,9 +194,9 @@ fn attach_cmd(
 /// Loads `prog` (from [`super::compile`]) and makes it the device filter
 /// of the cgroup v2 directory `cgroup_dir`, replacing the one attached by
 /// an earlier call.
-pub fn attach(cgroup_dir: &Path, prog: &[BpfInsn]) -> Result<(), DevicesError> {
+pub fn attach(cgroup_dir: &Path, prog: &[BpfInsn]) -> Result<(), FilterError> {
     let err = |what: &'static str| {
-        move |source: io::Error| DevicesError::Cgroup {
+        move |source: io::Error| FilterError::Cgroup {
             path: cgroup_dir.to_path_buf(),
             what,
             source,
@@ -254,6 +254,6 @@ pub fn can_load() -> bool {
 
 /// Loads the program into the kernel (its verifier) and drops it (tests).
 #[cfg(test)]
-pub fn verify(prog: &[BpfInsn]) -> Result<(), DevicesError> {
+pub fn verify(prog: &[BpfInsn]) -> Result<(), FilterError> {
     load(prog).map(drop)
 }

@@ -18,7 +18,7 @@
 use oci_spec::runtime::LinuxDeviceCgroup;
 
 use super::rules::{Rule, ACC_ALL};
-use super::DevicesError;
+use super::FilterError;
 
 /// `struct bpf_insn`.
 #[repr(C)]
@@ -174,10 +174,10 @@ fn block(rule: &Rule) -> (Vec<BpfInsn>, bool) {
 }
 
 /// Compiles `linux.resources.devices` (with any defaults already appended,
-/// see [`super::with_runc_defaults`]) into a device cgroup program.
-pub fn compile(rules: &[LinuxDeviceCgroup]) -> Result<Vec<BpfInsn>, DevicesError> {
+/// see [`crate::with_runc_defaults`]) into a device cgroup program.
+pub fn compile(rules: &[LinuxDeviceCgroup]) -> Result<Vec<BpfInsn>, FilterError> {
     if rules.len() > MAX_RULES {
-        return Err(DevicesError::TooManyRules {
+        return Err(FilterError::TooManyRules {
             count: rules.len(),
             max: MAX_RULES,
         });
@@ -208,10 +208,10 @@ pub fn compile(rules: &[LinuxDeviceCgroup]) -> Result<Vec<BpfInsn>, DevicesError
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::interp;
-    use super::super::rules::{self, ACC_MKNOD, ACC_READ, ACC_WRITE, DEV_BLOCK, DEV_CHAR};
-    use super::super::with_runc_defaults;
     use super::*;
+    use crate::interp;
+    use crate::rules::{self, ACC_MKNOD, ACC_READ, ACC_WRITE, DEV_BLOCK, DEV_CHAR};
+    use crate::with_runc_defaults;
 
     const KINDS: [u32; 3] = [DEV_BLOCK, DEV_CHAR, 3];
     const NUMBERS: [u32; 6] = [0, 1, 3, 5, 136, u32::MAX];
@@ -261,7 +261,7 @@ pub(super) mod tests {
     #[test]
     fn docker_rules_and_runc_defaults() {
         let rules = engine_rules(include_str!(
-            "../../../tests/fixtures/engines/docker-config.json"
+            "../../tests/fixtures/engines/docker-config.json"
         ));
         let prog = check(&rules);
         assert!(allowed(&prog, DEV_CHAR, 1, 5, ACC_READ | ACC_WRITE));
@@ -283,7 +283,7 @@ pub(super) mod tests {
     #[test]
     fn podman_and_containerd_rules() {
         let podman = engine_rules(include_str!(
-            "../../../tests/fixtures/engines/podman-config.json"
+            "../../tests/fixtures/engines/podman-config.json"
         ));
         let prog = check(&podman);
         assert!(!allowed(&prog, DEV_CHAR, 1, 3, ACC_READ));
@@ -296,7 +296,7 @@ pub(super) mod tests {
             ACC_READ | ACC_WRITE
         ));
         let containerd = engine_rules(include_str!(
-            "../../../tests/fixtures/engines/containerd-config.json"
+            "../../tests/fixtures/engines/containerd-config.json"
         ));
         let prog = check(&containerd);
         assert!(allowed(&prog, DEV_CHAR, 136, 0, ACC_READ));
@@ -322,7 +322,7 @@ pub(super) mod tests {
         }
         assert!(matches!(
             compile(&from_json(r#"[{"allow":true,"type":"c","access":"rwx"}]"#)),
-            Err(DevicesError::InvalidRule { index: 0, .. })
+            Err(FilterError::InvalidRule { index: 0, .. })
         ));
     }
 

@@ -3,7 +3,7 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
-use super::DevicesError;
+use super::FilterError;
 
 /// `BPF_DEVCG_ACC_MKNOD`.
 pub const ACC_MKNOD: u32 = 1;
@@ -29,15 +29,15 @@ pub struct Rule {
     pub access: u32,
 }
 
-fn invalid(index: usize, reason: impl Into<String>) -> DevicesError {
-    DevicesError::InvalidRule {
+fn invalid(index: usize, reason: impl Into<String>) -> FilterError {
+    FilterError::InvalidRule {
         index,
         reason: reason.into(),
     }
 }
 
 /// A major or minor number: absent or -1 is the wildcard.
-fn number(index: usize, what: &str, value: Option<i64>) -> Result<Option<u32>, DevicesError> {
+fn number(index: usize, what: &str, value: Option<i64>) -> Result<Option<u32>, FilterError> {
     match value {
         None | Some(-1) => Ok(None),
         Some(n) => u32::try_from(n)
@@ -47,7 +47,7 @@ fn number(index: usize, what: &str, value: Option<i64>) -> Result<Option<u32>, D
 }
 
 /// `rwm` letters to `ACC_*` bits.
-pub fn parse_access(index: usize, access: Option<&str>) -> Result<u32, DevicesError> {
+pub fn parse_access(index: usize, access: Option<&str>) -> Result<u32, FilterError> {
     let text = access.unwrap_or("");
     if text.is_empty() {
         // As runc: a rule granting or denying nothing is a mistake.
@@ -63,7 +63,7 @@ pub fn parse_access(index: usize, access: Option<&str>) -> Result<u32, DevicesEr
 
 impl Rule {
     /// Validates `linux.resources.devices[index]`.
-    pub fn parse(index: usize, rule: &LinuxDeviceCgroup) -> Result<Self, DevicesError> {
+    pub fn parse(index: usize, rule: &LinuxDeviceCgroup) -> Result<Self, FilterError> {
         let kind = match rule.typ() {
             None | Some(LinuxDeviceType::A) => None,
             Some(LinuxDeviceType::B) => Some(DEV_BLOCK),
