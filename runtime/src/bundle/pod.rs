@@ -13,7 +13,12 @@ use std::path::Path;
 
 use oci_spec::runtime::Spec;
 
-use super::spec::resources::{Cpu, LinuxResources, Memory};
+mod sizing;
+
+pub use sizing::{
+    pod_resources, CRIO_POD_OVERHEAD, CRIO_POD_RESOURCES, CRI_SANDBOX_CPU_PERIOD,
+    CRI_SANDBOX_CPU_QUOTA, CRI_SANDBOX_MEMORY,
+};
 
 /// containerd's CRI plugin: `sandbox` or `container`.
 pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
@@ -23,50 +28,6 @@ pub const CRI_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 pub const CRIO_CONTAINER_TYPE: &str = "io.kubernetes.cri-o.ContainerType";
 /// CRI-O: the sandbox container's id.
 pub const CRIO_SANDBOX_ID: &str = "io.kubernetes.cri-o.SandboxID";
-
-/// containerd's CRI plugin, on a sandbox container: the pod's memory
-/// limit (bytes) and CFS quota and period (microseconds), the sum of its
-/// containers' limits.
-pub const CRI_SANDBOX_MEMORY: &str = "io.kubernetes.cri.sandbox-memory";
-pub const CRI_SANDBOX_CPU_QUOTA: &str = "io.kubernetes.cri.sandbox-cpu-quota";
-pub const CRI_SANDBOX_CPU_PERIOD: &str = "io.kubernetes.cri.sandbox-cpu-period";
-
-/// The limits the pod's VM is sized for, from a sandbox container's
-/// annotations ([`CRI_SANDBOX_MEMORY`] and the CPU ones); `None` when it
-/// has none (the sandbox's own limits size the VM then).
-pub fn pod_resources(spec: &Spec) -> Result<Option<LinuxResources>, PodError> {
-    let annotations = spec.annotations().as_ref();
-    let number = |k: &'static str| -> Result<Option<i64>, PodError> {
-        match annotations.and_then(|a| a.get(k)) {
-            None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .map(|n| Some(n).filter(|n| *n > 0))
-                .map_err(|_| PodError::BadNumber(k, v.clone())),
-        }
-    };
-    let (memory, quota, period) = (
-        number(CRI_SANDBOX_MEMORY)?,
-        number(CRI_SANDBOX_CPU_QUOTA)?,
-        number(CRI_SANDBOX_CPU_PERIOD)?,
-    );
-    if memory.is_none() && quota.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(LinuxResources {
-        memory: memory.map(|limit| Memory {
-            limit: Some(limit),
-            ..Memory::default()
-        }),
-        cpu: quota.map(|q| Cpu {
-            quota: Some(q),
-            period: period.map(|p| p.unsigned_abs()),
-            ..Cpu::default()
-        }),
-        pids: None,
-    }))
-}
 
 /// What the spec says about the container's pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +64,8 @@ pub enum PodError {
     TwoPods(i32, i32),
     #[error("annotation {0} is {1:?}: expected a number")]
     BadNumber(&'static str, String),
+    #[error("annotation {0}: expected CRI LinuxContainerResources as JSON: {1}")]
+    BadResources(&'static str, String),
 }
 
 /// The pid in `/proc/<pid>/ns/<type>`, if `path` is such a path.
@@ -179,23 +142,6 @@ mod tests {
         assert!(matches!(role(&s), Err(PodError::NoSandboxId { .. })));
         let s = spec(serde_json::json!({"annotations": {CRI_CONTAINER_TYPE: "vm"}}));
         assert!(matches!(role(&s), Err(PodError::BadType(..))));
-    }
-
-    #[test]
-    fn a_sandbox_is_sized_by_the_pods_annotations() {
-        let s = spec(serde_json::json!({"annotations": {
-            CRI_CONTAINER_TYPE: "sandbox",
-            CRI_SANDBOX_MEMORY: "268435456",
-            CRI_SANDBOX_CPU_QUOTA: "150000",
-            CRI_SANDBOX_CPU_PERIOD: "100000"}}));
-        let r = pod_resources(&s).unwrap().unwrap();
-        assert_eq!(r.memory.unwrap().limit, Some(256 << 20));
-        let cpu = r.cpu.unwrap();
-        assert_eq!((cpu.quota, cpu.period), (Some(150000), Some(100000)));
-        let s = spec(serde_json::json!({"annotations": {CRI_SANDBOX_MEMORY: "0"}}));
-        assert_eq!(pod_resources(&s), Ok(None));
-        let s = spec(serde_json::json!({"annotations": {CRI_SANDBOX_MEMORY: "lots"}}));
-        assert!(matches!(pod_resources(&s), Err(PodError::BadNumber(..))));
     }
 
     #[test]
