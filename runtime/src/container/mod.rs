@@ -385,6 +385,7 @@ impl Container {
             &crate::sandbox::pod_socket::PodRequest::Leave {
                 id: self.id().to_string(),
             },
+            None,
         );
     }
 

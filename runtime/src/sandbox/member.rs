@@ -153,6 +153,7 @@ impl Membership {
             &PodRequest::Leave {
                 id: self.id.clone(),
             },
+            None,
         )
     }
 }
@@ -222,14 +223,16 @@ impl Sandbox {
         store.save(&record)?;
         store.save_spec(&config.id, &bundle.spec)?;
         let cgroup = super::HostCgroup::join(config, bundle, &store, pid)?;
+        let trees = super::share::Trees::open(bundle)?;
         pod_socket::request(
             &pod.pod_socket,
             &PodRequest::Join {
                 id: config.id.clone(),
                 bundle: bundle.dir.clone(),
-                rootfs: pod_socket::file_id(&bundle.rootfs),
             },
+            Some(&trees),
         )?;
+        drop(trees);
         let membership = Membership {
             pod_socket: pod.pod_socket.clone(),
             id: config.id.clone(),

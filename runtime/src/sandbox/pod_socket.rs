@@ -6,10 +6,12 @@
 //! socket (`pod.sock` beside the VM's vsock socket, see
 //! [`super::socket_path`]); each packet is one JSON message, encoded and
 //! bounded by the control channel's codec (`vmm-control`), as on hull-vmm's
-//! channel. A member asks [`PodRequest::Join`] with its id and bundle; the
-//! sandbox process loads the bundle itself and binds its rootfs and mount
-//! sources under `<share>/<id>/`, where the guest finds them. `Leave` takes
-//! them off again. Each request gets one [`PodReply`].
+//! channel. A member asks [`PodRequest::Join`] with its id and bundle, and
+//! passes its rootfs and mount sources as detached mount trees with the
+//! packet (`SCM_RIGHTS`, see [`super::share::tree`]); the sandbox process
+//! loads the bundle itself and attaches the trees under `<share>/<id>/`,
+//! where the guest finds them. `Leave` takes them off again. Each request
+//! gets one [`PodReply`].
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -22,8 +24,10 @@ use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, UnixAdd
 use serde::{Deserialize, Serialize};
 use vmm_control::{decode, encode, SeqPacket};
 
+mod fds;
+
 use super::pump::{self, Canceller};
-use super::share::Share;
+use super::share::{Share, Trees};
 use crate::bundle::Bundle;
 use crate::state::StateStore;
 
@@ -35,13 +39,9 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum PodRequest {
-    /// Put container `id` of `bundle` on the share; `rootfs` is the
-    /// device and inode of its root file system as the member sees it.
-    Join {
-        id: String,
-        bundle: PathBuf,
-        rootfs: Option<(u64, u64)>,
-    },
+    /// Put container `id` of `bundle` on the share, from the mount trees
+    /// the packet carries (its rootfs, then each host bind's source).
+    Join { id: String, bundle: PathBuf },
     /// Take container `id` off the share.
     Leave { id: String },
 }
@@ -147,11 +147,11 @@ fn serve(conn: &SeqPacket, own: &str, store: &StateStore, share: &Mutex<Share>) 
         Ok(peer) if peer.uid() == 0 || peer.uid() == me => {}
         _ => return,
     }
-    let Ok(Some(bytes)) = conn.recv(Some(Instant::now() + RECV_TIMEOUT)) else {
+    let Ok(Some((bytes, fds))) = fds::recv(conn, Instant::now() + RECV_TIMEOUT) else {
         return;
     };
     let reply = match decode::<PodRequest>(&bytes) {
-        Ok(request) => handle(request, own, store, share),
+        Ok(request) => handle(request, fds, own, store, share),
         Err(e) => PodReply::Refused {
             error: format!("malformed request: {e}"),
         },
@@ -167,7 +167,13 @@ fn serve(conn: &SeqPacket, own: &str, store: &StateStore, share: &Mutex<Share>) 
     }
 }
 
-fn handle(request: PodRequest, own: &str, store: &StateStore, share: &Mutex<Share>) -> PodReply {
+fn handle(
+    request: PodRequest,
+    fds: Vec<OwnedFd>,
+    own: &str,
+    store: &StateStore,
+    share: &Mutex<Share>,
+) -> PodReply {
     let refused = |error: String| PodReply::Refused { error };
     let id = match &request {
         PodRequest::Join { id, .. } | PodRequest::Leave { id } => id.clone(),
@@ -188,18 +194,19 @@ fn handle(request: PodRequest, own: &str, store: &StateStore, share: &Mutex<Shar
         PodRequest::Join { id, .. } if share.contains(&id) => {
             refused(format!("container {id} is on the share already"))
         }
-        PodRequest::Join { id, bundle, rootfs } => {
+        PodRequest::Join { id, bundle } => {
             let bundle = match Bundle::load(&bundle) {
                 Ok(b) => b,
                 Err(e) => return refused(e.to_string()),
             };
-            if rootfs.is_some() && file_id(&bundle.rootfs) != rootfs {
+            let (got, binds) = (fds.len(), bundle.host_binds.len());
+            let Some(trees) = Trees::received(fds, binds) else {
                 return refused(format!(
-                    "{} is not the same here as for the container: a mount made after this sandbox started did not reach its mount namespace (is / a shared mount on this host? systemd makes it one)",
-                    bundle.rootfs.display()
+                    "container {id} sent {got} mount trees, expected {} (its rootfs and {binds} binds)",
+                    binds + 1
                 ));
-            }
-            match share.add_container(&id, &bundle) {
+            };
+            match share.add_container(&id, &bundle, Some(trees)) {
                 Ok(()) => PodReply::Done,
                 Err(e) => {
                     let _ = share.remove_container(&id);
@@ -214,15 +221,13 @@ fn handle(request: PodRequest, own: &str, store: &StateStore, share: &Mutex<Shar
     }
 }
 
-/// The device and inode of `path`, to tell whether two mount namespaces
-/// see the same directory there.
-pub fn file_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-/// Sends `request` to the pod socket at `path` and waits for the answer.
-pub fn request(path: &Path, request: &PodRequest) -> Result<(), PodSocketError> {
+/// Sends `request` (with the mount trees of a `Join`) to the pod socket at
+/// `path` and waits for the answer.
+pub fn request(
+    path: &Path,
+    request: &PodRequest,
+    trees: Option<&Trees>,
+) -> Result<(), PodSocketError> {
     let connect = |source| PodSocketError::Connect {
         path: path.to_path_buf(),
         source,
@@ -238,7 +243,8 @@ pub fn request(path: &Path, request: &PodRequest) -> Result<(), PodSocketError> 
     socket::connect(fd.as_raw_fd(), &addr).map_err(|e| connect(e.into()))?;
     let conn = SeqPacket::from_fd(fd).map_err(connect)?;
     let bytes = encode(request).map_err(|e| PodSocketError::BadAnswer(e.to_string()))?;
-    conn.send(&bytes).map_err(PodSocketError::NoAnswer)?;
+    let fds = trees.map(Trees::fds).unwrap_or_default();
+    fds::send(&conn, &bytes, fds).map_err(PodSocketError::NoAnswer)?;
     let answer = conn
         .recv(Some(Instant::now() + REQUEST_TIMEOUT))
         .map_err(PodSocketError::NoAnswer)?
@@ -271,20 +277,19 @@ mod tests {
         let join = |id: &str, bundle: &str| PodRequest::Join {
             id: id.into(),
             bundle: dir.path().join(bundle),
-            rootfs: None,
         };
-        let e = request(&path, &join("../x", "b")).unwrap_err();
+        let e = request(&path, &join("../x", "b"), None).unwrap_err();
         assert!(e.to_string().contains("invalid container id"), "{e}");
-        let e = request(&path, &join("pod", "b")).unwrap_err();
+        let e = request(&path, &join("pod", "b"), None).unwrap_err();
         assert!(e.to_string().contains("invalid container id"), "{e}");
         // Not recorded as a member of this pod.
-        let e = request(&path, &join("app", "missing")).unwrap_err();
+        let e = request(&path, &join("app", "missing"), None).unwrap_err();
         assert!(e.to_string().contains("no member of pod pod"), "{e}");
         assert!(!dir.path().join("share/app").exists());
         drop(server);
         assert!(!path.exists());
         assert!(matches!(
-            request(&path, &join("app", "b")),
+            request(&path, &join("app", "b"), None),
             Err(PodSocketError::Connect { .. })
         ));
     }

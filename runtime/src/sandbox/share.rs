@@ -10,12 +10,17 @@
 //! never lead to deleting the user's files through it.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
 use crate::bundle::Bundle;
+
+pub mod tree;
+
+pub use tree::Trees;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShareError {
@@ -95,6 +100,23 @@ fn unmount(path: &Path) -> io::Result<()> {
     Ok(nix::mount::umount2(path, MntFlags::MNT_DETACH)?)
 }
 
+/// The guest cannot make mount points in a read-only share: made on the
+/// host first, as runc makes them before remounting the root read-only.
+fn make_mount_points(bundle: &Bundle) -> Result<(), ShareError> {
+    let points = crate::host::mountpoint::mount_points(
+        bundle.spec.mounts().as_deref().unwrap_or_default(),
+        |i| {
+            bundle
+                .host_binds
+                .iter()
+                .find(|b| b.index == i)
+                .map(|b| b.source.clone())
+        },
+    );
+    crate::host::mountpoint::create_all(&bundle.rootfs, &points)
+        .map_err(|e| ShareError::MountPoint(e.to_string()))
+}
+
 #[derive(Debug)]
 struct Entry {
     path: PathBuf,
@@ -141,11 +163,22 @@ impl Share {
     fn bind_into(
         &mut self,
         from: &Path,
+        tree: Option<OwnedFd>,
         to: PathBuf,
         recursive: bool,
         readonly: bool,
     ) -> Result<(), ShareError> {
-        let meta = std::fs::metadata(from).map_err(|source| ShareError::Source {
+        let meta = match &tree {
+            Some(fd) => {
+                std::fs::File::from(fd.try_clone().map_err(|source| ShareError::Source {
+                    path: from.to_path_buf(),
+                    source,
+                })?)
+                .metadata()
+            }
+            None => std::fs::metadata(from),
+        }
+        .map_err(|source| ShareError::Source {
             path: from.to_path_buf(),
             source,
         })?;
@@ -162,7 +195,11 @@ impl Share {
                 mounted: false,
             });
         }
-        bind(from, &to, recursive).map_err(|source| ShareError::Bind {
+        match tree {
+            Some(fd) => tree::attach(fd, &to),
+            None => bind(from, &to, recursive),
+        }
+        .map_err(|source| ShareError::Bind {
             from: from.to_path_buf(),
             to: to.clone(),
             source,
@@ -180,29 +217,31 @@ impl Share {
         Ok(())
     }
 
-    /// Binds container `id`'s rootfs and bind-mount sources into the share.
-    /// On error what was done so far stays recorded for [`Share::teardown`].
-    pub fn add_container(&mut self, id: &str, bundle: &Bundle) -> Result<(), ShareError> {
+    /// Binds container `id`'s rootfs and bind-mount sources into the share:
+    /// by path, or from the detached `trees` a pod member handed over (see
+    /// [`tree`]). On error what was done so far stays recorded for
+    /// [`Share::teardown`].
+    pub fn add_container(
+        &mut self,
+        id: &str,
+        bundle: &Bundle,
+        trees: Option<Trees>,
+    ) -> Result<(), ShareError> {
         let base = self.dir.join(id);
         self.mkdir(base.clone())?;
         let readonly_root = bundle.readonly_root();
-        if readonly_root {
-            // The guest cannot make them in a read-only share: made here
-            // first, as runc makes them before remounting the root read-only.
-            let points = crate::host::mountpoint::mount_points(
-                bundle.spec.mounts().as_deref().unwrap_or_default(),
-                |i| {
-                    bundle
-                        .host_binds
-                        .iter()
-                        .find(|b| b.index == i)
-                        .map(|b| b.source.clone())
-                },
-            );
-            crate::host::mountpoint::create_all(&bundle.rootfs, &points)
-                .map_err(|e| ShareError::MountPoint(e.to_string()))?;
+        if readonly_root && trees.is_none() {
+            make_mount_points(bundle)?;
         }
-        self.bind_into(&bundle.rootfs, base.join("rootfs"), true, readonly_root)?;
+        let mut trees = trees.map(Trees::into_iter);
+        let mut next = || trees.as_mut().and_then(Iterator::next);
+        self.bind_into(
+            &bundle.rootfs,
+            next(),
+            base.join("rootfs"),
+            true,
+            readonly_root,
+        )?;
         if bundle.host_binds.is_empty() {
             return Ok(());
         }
@@ -210,7 +249,8 @@ impl Share {
         for b in &bundle.host_binds {
             let dir = base.join("mounts").join(b.index.to_string());
             self.mkdir(dir.clone())?;
-            self.bind_into(&b.source, dir.join(b.share_name()), b.recursive, b.readonly)?;
+            let to = dir.join(b.share_name());
+            self.bind_into(&b.source, next(), to, b.recursive, b.readonly)?;
         }
         Ok(())
     }

@@ -57,7 +57,7 @@ fn binds_are_private_and_torn_down() {
     );
     let share_dir = tmp.path().join("share");
     let mut share = Share::create(share_dir.clone()).unwrap();
-    share.add_container("c1", &b).unwrap();
+    share.add_container("c1", &b, None).unwrap();
     let rootfs = share_dir.join("c1/rootfs");
     assert_eq!(
         fs::read_to_string(rootfs.join("etc/motd")).unwrap(),
@@ -104,7 +104,7 @@ fn a_failed_add_is_undone_by_drop() {
     );
     let share_dir = tmp.path().join("share");
     let mut share = Share::create(share_dir.clone()).unwrap();
-    let e = share.add_container("c1", &b).unwrap_err();
+    let e = share.add_container("c1", &b, None).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/src"), "{e}");
     assert!(mounted(
         &share_dir.join("c1/rootfs"),
@@ -120,4 +120,58 @@ fn an_existing_share_dir_is_refused() {
     let tmp = TempDir::new("share-exists");
     let e = Share::create(tmp.path().to_path_buf()).unwrap_err();
     assert!(matches!(e, ShareError::Create { .. }), "{e}");
+}
+
+/// A pod member's mounts reach the owner's share as detached trees, also
+/// where the owner's namespace does not see them: here the member's rootfs
+/// is a tmpfs mounted in another mount namespace (as Podman's private
+/// overlay mounts are, for an owner started before them).
+#[test]
+fn a_members_trees_reach_a_namespace_its_mounts_do_not() {
+    if !in_private_namespace() {
+        return;
+    }
+    let tmp = TempDir::new("share-trees");
+    fs::write(tmp.path().join("hosts"), "127.0.0.1 member\n").unwrap();
+    let b = bundle(
+        &tmp.path().join("bundle"),
+        json!([{"destination": "/etc/hosts", "source": tmp.path().join("hosts"), "options": ["bind", "ro"]}]),
+    );
+    let rootfs = b.rootfs.clone();
+    let member = std::thread::spawn(move || {
+        enter_private_mount_namespace().unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &rootfs,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        fs::write(rootfs.join("marker"), "member's rootfs").unwrap();
+        let b = Bundle::load(rootfs.parent().unwrap()).unwrap();
+        Trees::open(&b).unwrap()
+    });
+    let trees = member.join().unwrap();
+    assert_eq!(trees.fds().len(), 2, "the rootfs and one bind");
+    assert!(
+        !b.rootfs.join("marker").exists(),
+        "the member's mount is not seen here"
+    );
+    let share_dir = tmp.path().join("share");
+    let mut share = Share::create(share_dir.clone()).unwrap();
+    share.add_container("c1", &b, Some(trees)).unwrap();
+    assert_eq!(
+        fs::read_to_string(share_dir.join("c1/rootfs/marker")).unwrap(),
+        "member's rootfs"
+    );
+    assert_eq!(
+        fs::read_to_string(share_dir.join("c1/mounts/0/hosts")).unwrap(),
+        "127.0.0.1 member\n"
+    );
+    share.teardown().unwrap();
+    assert!(!share_dir.exists());
+
+    let one = std::fs::File::open(tmp.path()).unwrap().into();
+    assert!(Trees::received(vec![one], 1).is_none(), "a tree short");
 }
