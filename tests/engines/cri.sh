@@ -5,7 +5,9 @@
 # containernetworking-plugins, images imported into the k8s.io namespace. The
 # CRI client (target/release/hull-cri-test, tests/cri) drives one pod through
 # its life: RunPodSandbox, two app containers, ExecSync, logs, updates, stats,
-# StopContainer, RemovePodSandbox; then nothing of the pod may be left.
+# StopContainer, RemovePodSandbox; then its faults: two pods racing, a grace
+# period ending in SIGKILL, a pod's sandbox process SIGKILLed. Then nothing
+# of any pod may be left.
 ENGINE=cri
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,7 +19,7 @@ start_cri_containerd
 hull_root="$CRI_HULL_ROOT"
 d="$TMPD/containerd"
 
-call "$client" "$CONTAINERD_SOCK" "$IMAGE" "$d/logs" "$TMPD/uname"
+call "$client" "$CONTAINERD_SOCK" "$IMAGE" "$d/logs" "$TMPD/uname" "$hull_root"
 while read -r line; do
   case "$line" in
     PASS*|FAIL*) _record "$line" ;;

@@ -16,6 +16,20 @@ at_exit "podman pod rm -f -t 0 hullpod"
 vmms_before="$(pgrep -x hull-vmm | sort || true)"
 call "${CLI[@]}" pod create --name hullpod
 expect "pod create" 0
+# Podman 4.3 with its cgroupfs manager (the test host has no systemd) gives
+# the pod's cgroup v2 directory a device program that denies everything,
+# attached with BPF_F_ALLOW_MULTI, so it applies below whatever a child
+# attaches: every runtime's container of the pod fails (crun: "mknod
+# /dev/null: Operation not permitted"). With the systemd manager the pod is
+# a slice without one. Take Podman's program off, as on such a host.
+if [ "$(podman info --format '{{.Host.CgroupManager}}')" = cgroupfs ]; then
+  pod_cg="/sys/fs/cgroup$(podman pod inspect hullpod --format '{{.CgroupPath}}')"
+  for prog in $(bpftool cgroup show "$pod_cg" 2>/dev/null | awk '$2 == "cgroup_device" {print $1}'); do
+    bpftool cgroup detach "$pod_cg" device id "$prog"
+  done
+  call sh -c "bpftool cgroup show '$pod_cg' 2>/dev/null | grep -c cgroup_device"
+  expect_exact "Podman's pod-wide deny-all device program is off (cgroupfs manager)" 1 "0"
+fi
 call "${CLI[@]}" run -d --pod hullpod --name hullpod-web "$IMAGE" \
   sh -c 'echo pod-local > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'
 expect "run -d --pod: the infra container and the first app start" 0

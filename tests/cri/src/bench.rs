@@ -16,6 +16,9 @@ use k8s_cri::v1::{
 
 use super::{container, pod_config, Client};
 
+/// What the benchmark's containers run.
+const SLEEP: &[&str] = &["sleep", "100000"];
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -26,12 +29,17 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One pod: its id and config.
-struct Pod {
-    id: String,
-    config: PodSandboxConfig,
+pub struct Pod {
+    pub id: String,
+    pub config: PodSandboxConfig,
 }
 
-async fn run_pod(c: &mut Client, name: &str, handler: &str, log_dir: &str) -> Result<Pod, String> {
+pub async fn run_pod(
+    c: &mut Client,
+    name: &str,
+    handler: &str,
+    log_dir: &str,
+) -> Result<Pod, String> {
     let mut config = pod_config(log_dir);
     if let Some(m) = config.metadata.as_mut() {
         m.name = name.into();
@@ -50,24 +58,33 @@ async fn run_pod(c: &mut Client, name: &str, handler: &str, log_dir: &str) -> Re
     Ok(Pod { id, config })
 }
 
-async fn add_container(c: &mut Client, pod: &Pod, name: &str, image: &str) -> Result<(), String> {
+/// Creates and starts container `name` running `args`; its id.
+pub async fn add_container(
+    c: &mut Client,
+    pod: &Pod,
+    name: &str,
+    image: &str,
+    args: &[&str],
+) -> Result<String, String> {
     let id = c
         .create_container(CreateContainerRequest {
             pod_sandbox_id: pod.id.clone(),
-            config: Some(container(name, image, &["sleep", "100000"])),
+            config: Some(container(name, image, args)),
             sandbox_config: Some(pod.config.clone()),
         })
         .await
         .map_err(|s| format!("CreateContainer {name}: {}", s.message()))?
         .into_inner()
         .container_id;
-    c.start_container(StartContainerRequest { container_id: id })
-        .await
-        .map_err(|s| format!("StartContainer {name}: {}", s.message()))?;
-    Ok(())
+    c.start_container(StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .map_err(|s| format!("StartContainer {name}: {}", s.message()))?;
+    Ok(id)
 }
 
-async fn remove_pod(c: &mut Client, pod: &Pod) {
+pub async fn remove_pod(c: &mut Client, pod: &Pod) {
     let _ = c
         .stop_pod_sandbox(StopPodSandboxRequest {
             pod_sandbox_id: pod.id.clone(),
@@ -134,10 +151,10 @@ pub async fn bench(
         for round in 0..rounds {
             let t = Instant::now();
             let pod = run_pod(c, &format!("b-{shown}-{round}"), handler, log_dir).await?;
-            add_container(c, &pod, "first", image).await?;
+            add_container(c, &pod, "first", image, SLEEP).await?;
             start.push(ms(t.elapsed()));
             let t = Instant::now();
-            add_container(c, &pod, "second", image).await?;
+            add_container(c, &pod, "second", image, SLEEP).await?;
             second.push(ms(t.elapsed()));
             remove_pod(c, &pod).await;
         }
@@ -154,16 +171,16 @@ pub async fn bench(
     let mut separate = Vec::new();
     for round in 0..rounds {
         let pod = run_pod(c, &format!("m-{round}"), "", log_dir).await?;
-        add_container(c, &pod, "c0", image).await?;
+        add_container(c, &pod, "c0", image, SLEEP).await?;
         one.push(pod_pss_kib(root, &pod.id) as f64 / 1024.0);
-        add_container(c, &pod, "c1", image).await?;
-        add_container(c, &pod, "c2", image).await?;
+        add_container(c, &pod, "c1", image, SLEEP).await?;
+        add_container(c, &pod, "c2", image, SLEEP).await?;
         three.push(pod_pss_kib(root, &pod.id) as f64 / 1024.0);
         remove_pod(c, &pod).await;
         let mut pods = Vec::new();
         for i in 0..3 {
             let pod = run_pod(c, &format!("s-{round}-{i}"), "", log_dir).await?;
-            add_container(c, &pod, "c0", image).await?;
+            add_container(c, &pod, "c0", image, SLEEP).await?;
             pods.push(pod);
         }
         let total: u64 = pods.iter().map(|p| pod_pss_kib(root, &p.id)).sum();
@@ -190,7 +207,7 @@ pub async fn bench(
                 (image.to_owned(), log_dir.to_owned(), handler.to_owned());
             tasks.push(tokio::spawn(async move {
                 let pod = run_pod(&mut c, &format!("p-{handler}-{i}"), &handler, &log_dir).await?;
-                add_container(&mut c, &pod, "c0", &image).await?;
+                add_container(&mut c, &pod, "c0", &image, SLEEP).await?;
                 Ok::<Pod, String>(pod)
             }));
         }

@@ -4,10 +4,11 @@
 //! engine suite's format: `PASS cri: NAME` or `FAIL cri: NAME: WHY`. Exit
 //! status 1 when anything failed.
 //!
-//! `hull-cri-test SOCKET IMAGE LOG_DIR UNAME_FILE`: IMAGE is a busybox image
-//! in containerd's `k8s.io` namespace; the pod's logs go to LOG_DIR; the
-//! first app container's `uname -v` is written to UNAME_FILE (the script
-//! checks it is hull's guest kernel).
+//! `hull-cri-test SOCKET IMAGE LOG_DIR UNAME_FILE HULL_ROOT`: IMAGE is a
+//! busybox image in containerd's `k8s.io` namespace; the pod's logs go to
+//! LOG_DIR; the first app container's `uname -v` is written to UNAME_FILE
+//! (the script checks it is hull's guest kernel); HULL_ROOT is the runtime's
+//! `--root` (the faults, [`faults`], find a pod's sandbox process there).
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -25,6 +26,7 @@ use k8s_cri::v1::{
 use tonic::transport::{Channel, Endpoint, Uri};
 
 mod bench;
+mod faults;
 
 type Client = RuntimeServiceClient<Channel>;
 
@@ -465,15 +467,18 @@ fn main() {
             return;
         }
     }
-    let [socket, image, log_dir, uname_file] = args.as_slice() else {
-        eprintln!("usage: hull-cri-test SOCKET IMAGE LOG_DIR UNAME_FILE");
+    let [socket, image, log_dir, uname_file, hull_root] = args.as_slice() else {
+        eprintln!("usage: hull-cri-test SOCKET IMAGE LOG_DIR UNAME_FILE HULL_ROOT");
         eprintln!("       hull-cri-test bench SOCKET IMAGE LOG_DIR HULL_ROOT ROUNDS");
         std::process::exit(2);
     };
     let mut report = Report::default();
     runtime.block_on(async {
         match connect(socket.clone()).await {
-            Ok(mut client) => scenario(&mut client, &mut report, image, log_dir, uname_file).await,
+            Ok(mut client) => {
+                scenario(&mut client, &mut report, image, log_dir, uname_file).await;
+                faults::faults(&mut client, &mut report, image, log_dir, hull_root).await;
+            }
             Err(e) => {
                 report.check("connect to the CRI socket", false, || e.to_string());
             }

@@ -133,6 +133,21 @@ fn an_app_container_joins_its_sandboxs_vm() {
     assert_eq!(wait_pid(app2_pid).code(), Some(255), "the app's pid");
     assert_eq!(wait_pid(sb_pid).code(), Some(255), "the sandbox's pid");
     assert_eq!(status_of(&app2_id), "stopped");
+    // An app container naming the sandbox now stopped: refused, saying so.
+    let late = id("pod-late");
+    let mut late_spec = Spec::new(&["true"]);
+    late_spec.patch = json!({"annotations": {TYPE: "container", SANDBOX: sb_id}});
+    write_config(&app.0.join("b"), &late_spec);
+    let out = run(&[
+        "create",
+        "--bundle",
+        app.0.join("b").to_str().unwrap(),
+        &late,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{sb_id} is stopped")), "{err}");
+    assert!(!state_root().join(&late).exists());
     ok(&["delete", &app2_id]);
     ok(&["delete", &sb_id]);
     assert_cleaned_up(&sb_id);
