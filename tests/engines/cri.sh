@@ -19,6 +19,8 @@ start_cri_containerd
 hull_root="$CRI_HULL_ROOT"
 d="$TMPD/containerd"
 
+cgroups_before="$TMPD/cgroups.before"
+find /sys/fs/cgroup -mindepth 1 -type d | sort > "$cgroups_before"
 call "$client" "$CONTAINERD_SOCK" "$IMAGE" "$d/logs" "$TMPD/uname" "$hull_root"
 while read -r line; do
   case "$line" in
@@ -44,3 +46,6 @@ call sh -c "grep -c '$hull_root' /proc/self/mountinfo"
 expect_exact "no mount of hull's left" 1 "0"
 call sh -c "ip -o link show | grep -c hulltap"
 expect_exact "no tap left" 1 "0"
+# A pod's or container's cgroup is named by its 64-hex id.
+call sh -c "find /sys/fs/cgroup -mindepth 1 -type d | sort | comm -13 '$cgroups_before' - | grep -cE '[0-9a-f]{64}'"
+expect_exact "no cgroup of a pod or container left" 1 "0"

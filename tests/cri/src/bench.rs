@@ -45,6 +45,9 @@ pub async fn run_pod(
         m.name = name.into();
         m.uid = format!("{name}-uid");
     }
+    if let Some(l) = config.linux.as_mut() {
+        l.cgroup_parent = format!("/kubepods/besteffort/pod{name}-uid");
+    }
     config.hostname = name.into();
     let id = c
         .run_pod_sandbox(RunPodSandboxRequest {

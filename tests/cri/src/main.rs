@@ -101,6 +101,9 @@ fn pod_config(log_dir: &str) -> PodSandboxConfig {
         hostname: "hull-pod".into(),
         log_directory: log_dir.into(),
         linux: Some(LinuxPodSandboxConfig {
+            // As kubelet's cgroupfs driver: the pod's cgroup, each
+            // container's below it (named by its id).
+            cgroup_parent: "/kubepods/besteffort/podhull-pod-uid-1".into(),
             security_context: Some(LinuxSandboxSecurityContext {
                 // Network and IPC of the pod, a pid namespace per container.
                 namespace_options: Some(NamespaceOption {
