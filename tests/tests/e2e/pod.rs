@@ -95,6 +95,57 @@ fn an_app_container_joins_its_sandboxs_vm() {
     );
     // The app's exit leaves the VM (and the sandbox) running.
     assert_eq!(status_of(&sb_id), "running");
+
+    // A container joining the sandbox's pid namespace by path (Kubernetes'
+    // shareProcessNamespace) sees the sandbox's processes: its pid 1 is the
+    // sandbox's workload.
+    let shared_id = id("pod-sharedpid");
+    let mut shared_spec = Spec::new(&["sh", "-c", "tr '\\0' ' ' </proc/1/cmdline; echo"]);
+    shared_spec.patch = json!({
+        "annotations": {TYPE: "container", SANDBOX: sb_id},
+        "hostname": null,
+        "linux": {"namespaces": [
+            {"type": "mount"},
+            {"type": "pid", "path": path("pid")},
+            {"type": "ipc", "path": path("ipc")},
+            {"type": "uts", "path": path("uts")},
+            {"type": "network", "path": path("net")},
+        ]},
+    });
+    write_config(&app.0.join("b"), &shared_spec);
+    let shared_pid = create(&app.0, &app.0.join("b"), &shared_id, &[]);
+    assert_eq!(ns(shared_pid, "pid"), ns(sb_pid, "pid"), "the host pid too");
+    ok(&["start", &shared_id]);
+    assert_eq!(wait_pid(shared_pid).code(), Some(0));
+    let out = std::fs::read_to_string(app.0.join("out")).unwrap();
+    assert_eq!(out.trim(), "sleep 1000", "pid 1 is the sandbox's workload");
+    ok(&["delete", &shared_id]);
+    // Joining its mount namespace is refused, saying why.
+    let mnt_id = id("pod-mnt");
+    // (Not in the sandbox's pid namespace: the stand-in of a failed create
+    // is a zombie of ours that the sandbox's stand-in, that namespace's
+    // init, would wait for at its end; engines reap theirs, this test
+    // does not.)
+    let mut mnt_spec = Spec::new(&["true"]);
+    mnt_spec.patch = shared_spec.patch.clone();
+    mnt_spec.patch["linux"]["namespaces"] = json!([
+        {"type": "mount", "path": path("mnt")},
+        {"type": "ipc", "path": path("ipc")},
+        {"type": "uts", "path": path("uts")},
+        {"type": "network", "path": path("net")},
+    ]);
+    write_config(&app.0.join("b"), &mnt_spec);
+    let out = run(&[
+        "create",
+        "--bundle",
+        app.0.join("b").to_str().unwrap(),
+        &mnt_id,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mount namespace"), "{err}");
+    assert!(!state_root().join(&mnt_id).exists());
+    assert_eq!(status_of(&sb_id), "running");
     ok(&["delete", &app_id]);
     assert!(!on_share.exists(), "the app's binds stayed on the share");
     assert!(Path::new(&format!("/proc/{vmm}")).exists());
