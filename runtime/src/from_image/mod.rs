@@ -7,7 +7,7 @@
 //! [`options`]); the container then runs like any bundle's.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub mod generate;
 pub mod options;
@@ -26,5 +26,41 @@ pub enum FromImageError {
     TooManyLayers { count: usize, max: usize },
 }
 
+/// On a run's spec (not an `io.hull.*` setting): its run directory, which `hull delete` removes (only
+/// when it is [`run_dir`] of the container's id under the store).
+pub const RUN_DIR_ANNOTATION: &str = "hull.io/run-dir";
+
+/// The run directory of container `id` under the image store.
+pub fn run_dir(store: &Path, id: &str) -> PathBuf {
+    store.join("runs").join(id)
+}
+
+/// The run directory a container's spec names, if it is really the one of
+/// `id` under `store` (a spec cannot make `delete` remove anything else).
+pub fn owned_run_dir(store: &Path, id: &str, annotated: Option<&str>) -> Option<PathBuf> {
+    let want = run_dir(store, id);
+    (annotated.map(Path::new) == Some(want.as_path())).then_some(want)
+}
+
+/// Makes /dev/null this process's stdin (a run without `-i`).
+pub fn stdin_from_dev_null() -> io::Result<()> {
+    let null = std::fs::File::open("/dev/null")?;
+    Ok(nix::unistd::dup2_stdin(null)?)
+}
+
 #[cfg(test)]
 mod options_tests;
+
+/// The image at `layout` (`tag`, or its only one) unpacked into the
+/// store's layer cache: the layer directories, lowest first, and the
+/// image's config.
+pub fn unpack(
+    _store: &Path,
+    layout: &Path,
+    _tag: Option<&str>,
+) -> Result<(Vec<PathBuf>, Option<oci_spec::image::Config>), FromImageError> {
+    Err(FromImageError::BadOption(format!(
+        "--image {}: image layouts are not read yet",
+        layout.display()
+    )))
+}
