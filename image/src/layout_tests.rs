@@ -53,7 +53,7 @@ fn several_images_need_a_tag_and_unknown_tags_list_the_known() {
 fn nested_index_picks_linux_amd64() {
     let layout = TestLayout::new();
     let l = layout.blob(GZIP_LAYER, &gzip(&tar(&[])));
-    let arm = layout.manifest_typed(&[l.clone()], OCI_MANIFEST, OCI_CONFIG, "arm64");
+    let arm = layout.manifest_typed(std::slice::from_ref(&l), OCI_MANIFEST, OCI_CONFIG, "arm64");
     let amd = layout.manifest(&[l]);
     let with = |d: &Descriptor, arch: Arch| {
         let mut d = d.clone();
