@@ -225,3 +225,33 @@ fn clean_tmp_removes_only_unlocked_leftovers() {
     unpack(&layout).unwrap();
     assert!(is_empty_dir(&tmp));
 }
+
+/// Peak resident set size of this process, in KiB.
+fn max_rss_kib() -> i64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).unwrap().max_rss()
+}
+
+#[test]
+fn unpack_streams_a_large_layer_in_bounded_memory() {
+    const FILE_BYTES: u64 = 48 << 20;
+    const GROWTH_LIMIT_KIB: i64 = 16 << 10;
+    // Built streaming too: only the compressed layer (tens of KiB) is ever in memory.
+    let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(enc);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(FILE_BYTES);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(TEST_MTIME);
+    let zeros = std::io::Read::take(std::io::repeat(0), FILE_BYTES);
+    builder.append_data(&mut h, "big", zeros).unwrap();
+    let layer = builder.into_inner().unwrap().finish().unwrap();
+    let (layout, _) = TestLayout::single(&[(GZIP_LAYER, layer)]);
+    let before = max_rss_kib();
+    let dirs = unpack(&layout).unwrap();
+    let grown = max_rss_kib() - before;
+    assert_eq!(fs::metadata(dirs[0].join("big")).unwrap().len(), FILE_BYTES);
+    assert!(grown < GROWTH_LIMIT_KIB, "peak RSS grew by {grown} KiB");
+}
