@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -20,6 +21,8 @@ const LOCK_FILE: &str = "lock";
 const LOCK_FILE_NEW: &str = "lock.new";
 /// Where the layer is unpacked inside its temporary dir.
 const ROOTFS_DIR: &str = "rootfs";
+/// Mode of a layer's root dir when its tar has no `./` entry.
+const LAYER_ROOT_MODE: u32 = 0o755;
 
 /// Unpacked layers, shared by every image that has them.
 #[derive(Debug, Clone)]
@@ -71,6 +74,9 @@ impl LayerCache {
         let _lock = lock_tmp(tmp.path())?;
         let rootfs = tmp.path().join(ROOTFS_DIR);
         fs::create_dir(&rootfs).map_err(|e| cache_err(&rootfs, e))?;
+        // Whatever our umask: a layer without a `./` entry has the usual root mode.
+        fs::set_permissions(&rootfs, fs::Permissions::from_mode(LAYER_ROOT_MODE))
+            .map_err(|e| cache_err(&rootfs, e))?;
         unpack_layer(layout.dir(), desc, &rootfs)?;
         match fs::rename(&rootfs, &final_dir) {
             Ok(()) => Ok(final_dir),

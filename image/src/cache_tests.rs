@@ -38,6 +38,12 @@ fn two_gzip_layers_unpack_with_modes_links_and_times() {
     assert_eq!(dirs.len(), 2);
     let (base, top) = (&dirs[0], &dirs[1]);
     assert!(base.starts_with(layout.cache_root().join("sha256")));
+    let root_mode = fs::metadata(base).unwrap().permissions().mode();
+    assert_eq!(
+        root_mode & 0o7777,
+        0o755,
+        "no ./ entry: the usual root mode"
+    );
     assert_eq!(fs::read(base.join("bin/sh")).unwrap(), b"#!shell");
     let sh = fs::metadata(base.join("bin/sh")).unwrap();
     assert_eq!(sh.permissions().mode() & 0o7777, 0o4755);

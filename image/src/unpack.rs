@@ -88,6 +88,9 @@ fn unpack_entries<R: Read>(
         let raw = entry.path().map_err(|e| err(Path::new("(entry)"), e))?;
         let rel = safe_relative(&raw, digest)?;
         let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            continue; // archive-wide metadata (`git archive`), not a file
+        }
         let name = rel.file_name().unwrap_or_default();
         let parent = rel.parent().unwrap_or(Path::new(""));
         if name == OPAQUE_MARKER {
