@@ -101,15 +101,20 @@ fn run_options(cli: &Cli) -> anyhow::Result<RunOptions> {
     })
 }
 
-/// `DIR[:TAG]`: the tag is what follows the last `:` when the rest is a
-/// directory.
+/// `DIR[:TAG]`: the whole text when it is a directory, else the shortest
+/// prefix before a `:` that is one, and the rest as the tag (a tag may
+/// hold `:` and `/`, as `docker.io/library/busybox:latest` does).
 pub fn split_image(text: &str) -> (PathBuf, Option<String>) {
-    match text.rsplit_once(':') {
-        Some((dir, tag)) if !tag.is_empty() && !tag.contains('/') && Path::new(dir).is_dir() => {
-            (dir.into(), Some(tag.into()))
-        }
-        _ => (text.into(), None),
+    if Path::new(text).is_dir() {
+        return (text.into(), None);
     }
+    for (i, _) in text.match_indices(':') {
+        let (dir, tag) = (&text[..i], &text[i + 1..]);
+        if !tag.is_empty() && Path::new(dir).is_dir() {
+            return (dir.into(), Some(tag.into()));
+        }
+    }
+    (text.into(), None)
 }
 
 /// A new id: 12 hex digits of a random UUID.

@@ -24,6 +24,8 @@ pub enum FromImageError {
     Overlay { path: PathBuf, source: io::Error },
     #[error("the image has {count} layers; overlayfs takes at most {max} here")]
     TooManyLayers { count: usize, max: usize },
+    #[error(transparent)]
+    Image(#[from] hull_image::ImageError),
 }
 
 /// On a run's spec (not an `io.hull.*` setting): its run directory, which `hull delete` removes (only
@@ -52,15 +54,15 @@ pub fn stdin_from_dev_null() -> io::Result<()> {
 mod options_tests;
 
 /// The image at `layout` (`tag`, or its only one) unpacked into the
-/// store's layer cache: the layer directories, lowest first, and the
-/// image's config.
+/// store's layer cache (`<store>/layers`): the layer directories, lowest
+/// first, and the image's config.
 pub fn unpack(
-    _store: &Path,
+    store: &Path,
     layout: &Path,
-    _tag: Option<&str>,
+    tag: Option<&str>,
 ) -> Result<(Vec<PathBuf>, Option<oci_spec::image::Config>), FromImageError> {
-    Err(FromImageError::BadOption(format!(
-        "--image {}: image layouts are not read yet",
-        layout.display()
-    )))
+    let layout = hull_image::Layout::open(layout)?;
+    let image = layout.resolve(tag)?;
+    let layers = hull_image::LayerCache::new(store.join("layers")).unpack(&layout, &image)?;
+    Ok((layers, image.config().config().clone()))
 }

@@ -378,7 +378,7 @@ fn main() {
         return;
     }
     lifecycle::become_subreaper();
-    let cases: [(&str, fn()); 22] = [
+    let cases: [(&str, fn()); 23] = [
         (
             "standin_namespaces",
             standin::the_pid_has_the_namespaces_the_spec_lists,
@@ -436,6 +436,10 @@ fn main() {
         (
             "image_run_bad",
             image_run::bad_image_runs_are_refused_and_leave_nothing,
+        ),
+        (
+            "image_run_layers",
+            image_run::an_image_runs_and_its_layers_are_reused,
         ),
     ];
     let filter = args.iter().find(|a| !a.starts_with('-'));
