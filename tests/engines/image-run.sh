@@ -47,6 +47,25 @@ expect "delete --force of the detached run" 0
 call runs_left
 expect_exact "no run directory left" 0 "0"
 
+# --network default: hull's CNI bridge (containernetworking-plugins), NAT,
+# -p through the portmap plugin; undone by delete.
+call "$RUNTIME" run --image "$layout" --network default -- 'ip -4 -o addr show eth0; cat /etc/hosts'
+expect "run --image --network default: eth0 has an address of hull's network" 0 ' inet 10\.89\.0\.[0-9]+/24 '
+call "$RUNTIME" run --image "$layout" --name ir-web -d --network default -p 18080:8080 -- \
+  'echo served >/tmp/index.html; exec httpd -f -p 8080 -h /tmp'
+expect "run --image -d --network default -p 18080:8080" 0 '^ir-web$'
+web_ip="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result"]; print(r["ips"][0]["address"].split("/")[0])' \
+  "$HULL_IMAGE_STORE/runs/ir-web/network.json" 2>/dev/null || true)"
+poll 60 busybox wget -qO- "http://$web_ip:8080/" || true
+call busybox wget -qO- "http://$web_ip:8080/"
+expect "  the container's port is reached at its address ($web_ip)" 0 '^served$'
+call busybox wget -qO- "http://127.0.0.1:18080/"
+expect "  and at the published port 127.0.0.1:18080" 0 '^served$'
+call "$RUNTIME" delete --force ir-web
+expect "delete --force of the published run" 0
+call sh -c "ls /run/netns | grep -c hull-; iptables -t nat -S | grep -c 18080; ls /var/lib/cni/networks/hull | grep -c '^10\\.'"
+expect_exact "  no namespace, port mapping or address of it left" 1 "$(printf '0\n0\n0')"
+
 # skopeo's layout of the same image, under a tag.
 if command -v skopeo >/dev/null; then
   podman save -q --format docker-archive -o "$TMPD/ep.tar" localhost/hull-ep:1

@@ -33,7 +33,7 @@ pub fn main(global: &Global, args: &liboci_cli::Delete) -> anyhow::Result<i32> {
         global.warn(&warning);
     }
     if let Some(dir) = run_dir {
-        runtime::from_image::rootfs::remove(&dir)?;
+        runtime::from_image::remove_run(id, &dir)?;
     }
     Ok(0)
 }

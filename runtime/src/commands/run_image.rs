@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 
 use super::run::{self, Args};
 use crate::Global;
+use runtime::from_image::network as net;
 use runtime::from_image::options::{self, Network, Publish, RunOptions, Volume};
 use runtime::from_image::{generate, rootfs};
 
@@ -147,9 +148,6 @@ pub fn main(global: &Global, cli: &Cli) -> anyhow::Result<i32> {
     if cli.detach && cli.tty {
         bail!("-t with -d: a detached run has no terminal to give");
     }
-    if network == Network::Default {
-        bail!("--network default is not built yet: use --network none");
-    }
     let id = match &cli.name {
         Some(n) => n.clone(),
         None => generated_id()?,
@@ -163,16 +161,25 @@ pub fn main(global: &Global, cli: &Cli) -> anyhow::Result<i32> {
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let prepared = prepare(cli, &id, &run_dir, &opts);
+    let prepared = prepare(cli, &id, &run_dir, &opts, network, &publish);
     let result = prepared.and_then(|()| launch(global, cli, &id, &run_dir));
     if result.is_err() || !cli.detach {
-        let _ = rootfs::remove(&run_dir);
+        if let Err(e) = runtime::from_image::remove_run(&id, &run_dir) {
+            global.warn(&format!("cannot remove the run's directory: {e}"));
+        }
     }
     result
 }
 
 /// The root and `config.json` in `run_dir`.
-fn prepare(cli: &Cli, id: &str, run_dir: &Path, opts: &RunOptions) -> anyhow::Result<()> {
+fn prepare(
+    cli: &Cli,
+    id: &str,
+    run_dir: &Path,
+    opts: &RunOptions,
+    network: Network,
+    publish: &[Publish],
+) -> anyhow::Result<()> {
     let (root, config) = match (&cli.image, &cli.rootfs) {
         (_, Some(dir)) => {
             let dir = std::fs::canonicalize(dir)
@@ -191,6 +198,24 @@ fn prepare(cli: &Cli, id: &str, run_dir: &Path, opts: &RunOptions) -> anyhow::Re
     };
     let mut spec = generate::generate(id, &root, config.as_ref(), opts)?;
     spec["annotations"][runtime::from_image::RUN_DIR_ANNOTATION] = serde_json::json!(run_dir);
+    if network == Network::Default {
+        let attached = net::attach(id, run_dir, publish)?;
+        if let Some(list) = spec["linux"]["namespaces"].as_array_mut() {
+            for ns in list.iter_mut().filter(|n| n["type"] == "network") {
+                ns["path"] = serde_json::json!(attached.netns);
+            }
+        }
+        let hostname = spec["hostname"].as_str().unwrap_or_default().to_string();
+        let files = net::etc_files(run_dir, &hostname, attached.ipv4.as_deref())?;
+        if let Some(mounts) = spec["mounts"].as_array_mut() {
+            for (source, destination) in files {
+                mounts.push(serde_json::json!({
+                    "destination": destination, "type": "bind", "source": source,
+                    "options": ["rbind", "rprivate"],
+                }));
+            }
+        }
+    }
     let path = run_dir.join(runtime::bundle::CONFIG_FILE);
     std::fs::write(&path, spec.to_string())
         .with_context(|| format!("cannot write {}", path.display()))

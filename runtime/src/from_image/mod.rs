@@ -10,6 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub mod generate;
+pub mod network;
 pub mod options;
 pub mod rootfs;
 pub mod users;
@@ -26,6 +27,8 @@ pub enum FromImageError {
     TooManyLayers { count: usize, max: usize },
     #[error(transparent)]
     Image(#[from] hull_image::ImageError),
+    #[error(transparent)]
+    Network(#[from] crate::host::cni::CniError),
 }
 
 /// On a run's spec (not an `io.hull.*` setting): its run directory, which `hull delete` removes (only
@@ -42,6 +45,15 @@ pub fn run_dir(store: &Path, id: &str) -> PathBuf {
 pub fn owned_run_dir(store: &Path, id: &str, annotated: Option<&str>) -> Option<PathBuf> {
     let want = run_dir(store, id);
     (annotated.map(Path::new) == Some(want.as_path())).then_some(want)
+}
+
+/// Removes run `id`'s directory: its network (CNI `DEL`, the namespace),
+/// its overlay root, its files. Everything is tried; the first error is
+/// returned.
+pub fn remove_run(id: &str, run_dir: &Path) -> Result<(), FromImageError> {
+    let network = network::detach(id, run_dir);
+    let root = rootfs::remove(run_dir);
+    network.and(root)
 }
 
 /// Makes /dev/null this process's stdin (a run without `-i`).
