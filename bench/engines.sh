@@ -9,7 +9,10 @@
 #     file the runtime wrote (hull's sandbox process; with runc, the workload)
 #     and all its descendants (hull-vmm), plus the drop of MemAvailable. runc
 #     alongside for scale.
-#   BENCH_PARTS selects (default "podman ctr mem").
+#   - `hull run --image DIR -- /bin/true` (a `podman save --format oci-dir`
+#     layout; first run unpacking its layers, then warm) against `podman run
+#     --rm` of the same image with hull as Podman's runtime;
+#   BENCH_PARTS selects (default "podman ctr image mem").
 #
 #   bench/engines.sh            builds nothing; needs make build; boots the test host
 #   HULL_BIN=... bench/engines.sh --inside ROOT   (what runs inside)
@@ -62,7 +65,7 @@ report() { # report LABEL A-NAME A-FILE B-NAME B-FILE
   awk -v a="$a" -v b="$b" -v l="$1" 'BEGIN {printf "  ratio %s: %.2f\n", l, (b > 0) ? a / b : 0}'
 }
 
-parts="${BENCH_PARTS:-podman ctr mem}"
+parts="${BENCH_PARTS:-podman ctr image mem}"
 has_part() { [[ " $parts " == *" $1 "* ]]; }
 
 podman_config
@@ -155,6 +158,22 @@ mem_round() { # NAME RUNTIME COUNT
     "${C[@]}" containers rm "m-$name-$i" >/dev/null 2>&1 || true
   done
 }
+if has_part image; then
+echo "== hull run --image DIR -- /bin/true (no engine) vs podman run --rm --network none IMG /bin/true (hull as its runtime): $runs runs each"
+layout="$TMPD/layout"
+podman save -q --format oci-dir -o "$layout" "$IMAGE"
+export HULL_IMAGE_STORE="$TMPD/image-store"
+: >"$TMPD/i-cold"; : >"$TMPD/i-warm"; : >"$TMPD/i-podman"
+for ((i = 0; i < runs; i++)); do
+  rm -rf "$HULL_IMAGE_STORE/layers"
+  timed "$TMPD/i-cold" "$HULL" run --image "$layout" -- /bin/true || true
+  timed "$TMPD/i-warm" "$HULL" run --image "$layout" -- /bin/true || true
+  timed "$TMPD/i-podman" podman --runtime "$HULL" run --rm --network none "$IMAGE" /bin/true || true
+done
+report "first-run/podman" first "$TMPD/i-cold" podman "$TMPD/i-podman"
+report "warm-run/podman" warm "$TMPD/i-warm" podman "$TMPD/i-podman"
+report "warm/first" warm "$TMPD/i-warm" first "$TMPD/i-cold"
+fi
 has_part mem || exit 0
 echo "== memory: idle sleep containers (ctr run -d), PSS of each sandbox: pid-file process and descendants"
 for n in ${BENCH_MEM_COUNTS:-1 20}; do

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{events, kill, list, run, update};
+use crate::commands::{events, kill, list, run, run_image, update};
 
 /// hull: a runc-compatible OCI runtime whose containers run in microVMs.
 #[derive(Parser, Debug)]
@@ -41,6 +41,9 @@ pub enum Command {
     Kill(kill::Args),
     Delete(liboci_cli::Delete),
     Run(run::Cli),
+    /// `run --image`/`--rootfs` ([`image_run_position`] renames it).
+    #[command(name = "run-image", hide = true)]
+    RunImage(run_image::Cli),
     // runc spells --cap -c too.
     #[command(mut_arg("cap", |a| a.short('c')))]
     Exec(liboci_cli::Exec),
@@ -77,8 +80,43 @@ pub enum Parsed {
     Usage(UsageError),
 }
 
+/// Global options that take a value (`--root DIR`), short and long.
+const GLOBAL_VALUES: [&str; 5] = ["--log", "-l", "--log-format", "--root", "-r"];
+
+/// Where `args` has a `run` subcommand that names `--image` or `--rootfs`
+/// before any `--`: that `run` is image mode ([`run_image`]), not runc's.
+fn image_run_position(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if GLOBAL_VALUES.contains(&a) {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        if a != "run" {
+            return None;
+        }
+        let image_mode = args[i + 1..].iter().take_while(|a| *a != "--").any(|a| {
+            ["--image", "--rootfs"]
+                .iter()
+                .any(|f| a == f || a.starts_with(&format!("{f}=")))
+        });
+        return image_mode.then_some(i);
+    }
+    None
+}
+
 /// Parses `hull`'s arguments (without the program name).
 pub fn parse(args: &[String]) -> Parsed {
+    let mut args = args.to_vec();
+    if let Some(i) = image_run_position(&args) {
+        args[i] = "run-image".into();
+    }
+    let args = args.as_slice();
     let argv = std::iter::once("hull".to_string()).chain(args.iter().cloned());
     match Cli::try_parse_from(argv) {
         Ok(cli) => Parsed::Run(Box::new(cli)),

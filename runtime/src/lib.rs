@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod config;
 pub mod container;
 pub mod errlog;
+pub mod from_image;
 pub mod host;
 pub mod process;
 pub mod sandbox;

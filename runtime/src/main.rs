@@ -169,6 +169,10 @@ fn dispatch(
         Command::Version => Ok(commands::version::main()),
         Command::Create(a) => commands::create::main(global, a, child),
         Command::Run(a) => commands::run::main(global, a, child),
+        Command::RunImage(_) if child.is_some() => {
+            anyhow::bail!("run: not a sandbox process role")
+        }
+        Command::RunImage(a) => commands::run_image::main(global, a),
         Command::Exec(a) => commands::exec::main(global, a, child),
         Command::Start(a) => commands::start::main(global, a),
         Command::Kill(a) => commands::kill::main(global, a),

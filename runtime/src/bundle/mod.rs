@@ -7,6 +7,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod default_spec;
 pub mod pod;
 pub mod spec;
 mod translate;

@@ -18,8 +18,22 @@ pub fn main(global: &Global, args: &liboci_cli::Delete) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e),
     };
+    // A run from an image (`hull run --image -d`) leaves its run directory
+    // (overlay root, upper layer) for this delete.
+    let run_dir = c.spec().ok().and_then(|spec| {
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        let annotated = annotations.get(runtime::from_image::RUN_DIR_ANNOTATION);
+        runtime::from_image::owned_run_dir(
+            &super::run_image::store(),
+            id,
+            annotated.map(String::as_str),
+        )
+    });
     for warning in c.delete(force)? {
         global.warn(&warning);
+    }
+    if let Some(dir) = run_dir {
+        runtime::from_image::remove_run(id, &dir)?;
     }
     Ok(0)
 }

@@ -13,6 +13,7 @@ pub mod list;
 pub mod pause;
 pub mod ps;
 pub mod run;
+pub mod run_image;
 pub mod spec;
 pub mod start;
 pub mod state;

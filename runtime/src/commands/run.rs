@@ -79,6 +79,12 @@ pub fn main(global: &Global, cli: &Cli, child: Option<&mut Notifier>) -> anyhow:
     if child.is_some() {
         bail!("run: not a sandbox process role");
     }
+    run_args(global, &args)
+}
+
+/// Runs `args`' bundle; the workload's exit status.
+pub fn run_args(global: &Global, args: &Args) -> anyhow::Result<i32> {
+    let args = args.clone();
     if args.detach || args.console_socket.is_some() {
         return create_and_start(global, &args);
     }

@@ -8,13 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use runtime::bundle::default_spec::default_spec;
 use runtime::bundle::CONFIG_FILE;
-use runtime::state::OCI_VERSION;
-
-/// runc's default capability set (bounding, effective, permitted).
-pub const DEFAULT_CAPABILITIES: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
 /// The bundle directory (default: the current one).
 pub fn bundle_dir(args: &liboci_cli::Spec) -> anyhow::Result<PathBuf> {
@@ -56,64 +53,12 @@ fn to_tab_indented(value: &Value) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The default spec: runc's example, with the cgroup namespace (the guest
-/// runs cgroup v2) and hull as the host name.
-pub fn default_spec() -> Value {
-    let caps = DEFAULT_CAPABILITIES;
-    let nodev = ["nosuid", "noexec", "nodev"];
-    json!({
-        "ociVersion": OCI_VERSION,
-        "process": {
-            "terminal": true,
-            "user": { "uid": 0, "gid": 0 },
-            "args": ["sh"],
-            "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm"
-            ],
-            "cwd": "/",
-            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
-            "noNewPrivileges": true
-        },
-        "root": { "path": "rootfs", "readonly": true },
-        "hostname": "hull",
-        "mounts": [
-            { "destination": "/proc", "type": "proc", "source": "proc" },
-            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nodev },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-              "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
-        ],
-        "linux": {
-            "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
-            "namespaces": [
-                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-                { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }
-            ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::commands::testutil::TempDir;
+    use runtime::bundle::default_spec::DEFAULT_CAPABILITIES;
+    use serde_json::json;
 
     #[test]
     fn writes_a_spec_hull_can_load() {

@@ -6,6 +6,7 @@
 //! ([`mountpoint`]).
 
 pub mod cgroups;
+pub mod cni;
 pub mod hooks;
 pub mod mountpoint;
 pub mod net;

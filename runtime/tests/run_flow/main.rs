@@ -6,6 +6,7 @@
 //! skips without it.
 
 mod fake_vmm;
+mod image_run;
 mod lifecycle;
 mod standin;
 
@@ -377,7 +378,7 @@ fn main() {
         return;
     }
     lifecycle::become_subreaper();
-    let cases: [(&str, fn()); 20] = [
+    let cases: [(&str, fn()); 23] = [
         (
             "standin_namespaces",
             standin::the_pid_has_the_namespaces_the_spec_lists,
@@ -428,6 +429,18 @@ fn main() {
         ("sigint_during_boot", sigint_during_boot_aborts_the_run),
         ("existing_id", an_existing_id_is_refused_and_left_alone),
         ("terminal_mode", terminal_mode_relays_one_stream_both_ways),
+        (
+            "image_run_rootfs",
+            image_run::a_rootfs_runs_with_the_options,
+        ),
+        (
+            "image_run_bad",
+            image_run::bad_image_runs_are_refused_and_leave_nothing,
+        ),
+        (
+            "image_run_layers",
+            image_run::an_image_runs_and_its_layers_are_reused,
+        ),
     ];
     let filter = args.iter().find(|a| !a.starts_with('-'));
     let mut failed = Vec::new();
