@@ -15,7 +15,10 @@ podman import -q --change 'ENTRYPOINT ["/bin/sh", "-c"]' --change 'CMD ["echo fr
   --change "ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   --change "ENV=MODE=image" "$TMPD/rootfs.tar" localhost/hull-ep:1 >/dev/null
 export HULL_IMAGE_STORE="$TMPD/store"
-runs_left() { find "$HULL_IMAGE_STORE/runs" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# The number of run directories in the store.
+runs_left="find '$HULL_IMAGE_STORE/runs' -mindepth 1 -maxdepth 1 2>/dev/null | wc -l"
+# errors: CMD... with its stderr on stdout (for expect's pattern).
+errors() { call sh -c "$(printf '%q ' "$@") 2>&1"; }
 
 layout="$TMPD/podman-oci"
 call podman save -q --format oci-dir -o "$layout" localhost/hull-ep:1
@@ -44,7 +47,7 @@ call "$RUNTIME" run --image "$layout" --name ir-detached -d -- 'sleep 600'
 expect "run --image -d prints the id" 0 '^ir-detached$'
 call "$RUNTIME" delete --force ir-detached
 expect "delete --force of the detached run" 0
-call runs_left
+call sh -c "$runs_left"
 expect_exact "no run directory left" 0 "0"
 
 # --network default: hull's CNI bridge (containernetworking-plugins), NAT,
@@ -73,7 +76,7 @@ if command -v skopeo >/dev/null; then
   expect "skopeo copy … oci:DIR:v1" 0
   call "$RUNTIME" run --image "$TMPD/skopeo-oci:v1" --rm
   expect "run --image DIR:TAG (skopeo's layout)" 0 '^from-the-image$'
-  call "$RUNTIME" run --image "$TMPD/skopeo-oci:v2"
+  errors "$RUNTIME" run --image "$TMPD/skopeo-oci:v2"
   expect "an unknown tag is refused, naming the tags" 1 'v1'
 else
   fail "skopeo" "not installed (tests/engines/deps installs it)"
@@ -85,13 +88,13 @@ cp -r "$layout" "$broken"
 rm -rf "$HULL_IMAGE_STORE/layers"
 big="$(find "$broken/blobs" -type f -size +100k | head -1)"
 printf 'x' | dd of="$big" bs=1 seek=1000 conv=notrunc status=none
-call "$RUNTIME" run --image "$broken" -- true
+errors "$RUNTIME" run --image "$broken" -- true
 expect "a layer that does not match its digest is refused" 1 'digest|size'
-call runs_left
+call sh -c "$runs_left"
 expect_exact "  and leaves no run directory" 0 "0"
 call sh -c "ls '$HULL_IMAGE_STORE/layers/tmp' 2>/dev/null | wc -l"
 expect_exact "  and no half-unpacked layer" 0 "0"
-call "$RUNTIME" run --image "$TMPD/no-such-layout" -- true
+errors "$RUNTIME" run --image "$TMPD/no-such-layout" -- true
 expect "a missing layout is refused" 1 'no-such-layout'
 call sh -c "grep -c ' $HULL_IMAGE_STORE' /proc/self/mountinfo"
 expect_exact "no overlay of a run left mounted" 1 "0"
