@@ -66,9 +66,9 @@ fn verifier_log(log: &str) -> String {
 
 /// For tests needing what this host may lack (root, cgroup2, bpf): `true`
 /// when `available`; otherwise says why the test is skipped, or fails it
-/// under `CI=true`.
-#[cfg(test)]
-fn available_or_skip(available: bool, test: &str, why: &str) -> bool {
+/// under `CI=true`. The agent's tests use it too (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub fn available_or_skip(available: bool, test: &str, why: &str) -> bool {
     if available {
         return true;
     }
