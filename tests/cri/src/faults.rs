@@ -143,8 +143,9 @@ async fn stop_with_grace(c: &mut Client, r: &mut Report, pod: &Pod, image: &str)
     );
     let st = exited(c, &id).await;
     r.check(
-        "it was SIGKILLed after the grace period (exit 137)",
-        st.as_ref().is_some_and(|s| s.exit_code == 137),
+        "it was SIGKILLed after the grace period (exit 137, reason Error)",
+        st.as_ref()
+            .is_some_and(|s| s.exit_code == 137 && s.reason == "Error"),
         || format!("{st:?}"),
     );
 }

@@ -317,6 +317,19 @@ async fn scenario(c: &mut Client, r: &mut Report, image: &str, log_dir: &str, un
         exit == Ok((3, "out\n".into(), "err\n".into())),
         || format!("{exit:?}"),
     );
+    let slow = c
+        .exec_sync(ExecSyncRequest {
+            container_id: client.clone(),
+            cmd: vec!["sleep".into(), "60".into()],
+            timeout: 2,
+        })
+        .await;
+    r.check(
+        "ExecSync: a command over its timeout is ended with an error",
+        slow.as_ref()
+            .is_err_and(|s| s.message().contains("timeout")),
+        || format!("{slow:?}"),
+    );
 
     let updated = c
         .update_container_resources(UpdateContainerResourcesRequest {
@@ -399,9 +412,9 @@ async fn scenario(c: &mut Client, r: &mut Report, image: &str, log_dir: &str, un
     r.call("StopContainer (SIGTERM, grace 30 s)", stopped);
     let st = state_of(c, client).await;
     r.check(
-        "ContainerStatus: exited 0 after its TERM trap",
+        "ContainerStatus: exited 0 after its TERM trap, reason Completed",
         st.as_ref()
-            .is_some_and(|s| s.state == 2 && s.exit_code == 0),
+            .is_some_and(|s| s.state == 2 && s.exit_code == 0 && s.reason == "Completed"),
         || format!("{st:?}"),
     );
     let log = std::fs::read_to_string(format!("{log_dir}/client.log")).unwrap_or_default();
