@@ -17,11 +17,12 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
     ContainerConfig, ContainerMetadata, ContainerStatsRequest, ContainerStatusRequest,
-    CreateContainerRequest, ExecSyncRequest, ImageSpec, LinuxContainerResources,
-    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, ListContainersRequest, NamespaceOption,
-    PodSandboxConfig, PodSandboxMetadata, PodSandboxStatusRequest, RemoveContainerRequest,
-    RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
-    StopPodSandboxRequest, UpdateContainerResourcesRequest,
+    CreateContainerRequest, ExecSyncRequest, ImageSpec, LinuxContainerConfig,
+    LinuxContainerResources, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
+    ListContainersRequest, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
+    PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
+    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    UpdateContainerResourcesRequest,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -394,6 +395,43 @@ async fn scenario(c: &mut Client, r: &mut Report, image: &str, log_dir: &str, un
             })
             .await;
         r.call("RemoveContainer of the failed one", removed);
+    }
+    // A container whose memory limit (2 GiB) does not fit the pod's VM: refused
+    // at its start (containerd creates the task there), saying so.
+    let mut huge = container("huge", image, &["true"]);
+    huge.linux = Some(LinuxContainerConfig {
+        resources: Some(LinuxContainerResources {
+            memory_limit_in_bytes: 2 << 30,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let created = c
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: pod_id.clone(),
+            config: Some(huge),
+            sandbox_config: Some(config.clone()),
+        })
+        .await;
+    if let Some(resp) = r.call("CreateContainer with 2 GiB of memory", created) {
+        let started = c
+            .start_container(StartContainerRequest {
+                container_id: resp.container_id.clone(),
+            })
+            .await;
+        r.check(
+            "StartContainer of a container too big for the pod's VM fails, saying so",
+            started
+                .as_ref()
+                .is_err_and(|s| s.message().contains("does not fit the pod's VM")),
+            || format!("{started:?}"),
+        );
+        let removed = c
+            .remove_container(RemoveContainerRequest {
+                container_id: resp.container_id,
+            })
+            .await;
+        r.call("RemoveContainer of the refused one", removed);
     }
     r.check(
         "the pod lives on after a failed start",
