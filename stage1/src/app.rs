@@ -63,8 +63,15 @@ pub fn add(args: &[String]) -> Result<i32, Stage1Error> {
         .app(&c.app)
         .ok_or_else(|| APP.usage(format!("app {} is not in the pod manifest", c.app)))?;
     let image = ImageManifest::load(&c.pod.app_manifest(&c.app))?;
+    let netns = match &c.state.netns {
+        Some(ns) => ns.clone(),
+        None => {
+            let pid = std::fs::read_to_string(c.pod.pid_file()).unwrap_or_default();
+            reap::netns_of(pid.trim().parse().unwrap_or(0))
+        }
+    };
     let settings = RunSettings {
-        netns: c.state.netns.as_deref(),
+        netns: Some(&netns),
         caps_restricted: c.state.caps_restricted,
         seccomp: c.state.seccomp,
         paths_restricted: c.state.paths_restricted,

@@ -80,6 +80,12 @@ pub fn container_pid(hull: &Hull, id: &str, pid_file: &Path) -> Result<i32, Stag
         .ok_or_else(|| Stage1Error::NoPid(id.to_string()))
 }
 
+/// The network namespace of a container's host process (hull's stand-in
+/// is in the namespaces its spec listed).
+pub fn netns_of(pid: i32) -> std::path::PathBuf {
+    format!("/proc/{pid}/ns/net").into()
+}
+
 /// An interactive app on a terminal: `hull run` in the foreground (it puts
 /// the terminal in raw mode and relays it); its pid is the one to wait for.
 pub fn run_foreground(

@@ -96,10 +96,11 @@ pub fn main(args: &[String]) -> Result<i32, Stage1Error> {
         cni_result: None,
         run_pid: std::process::id() as i32,
     };
-    // Every app's bundle is checked before anything is made.
-    let netns_planned = (args.net == NetMode::Default).then(|| net::netns_path(&pod.uuid));
+    // Every app's bundle is checked before anything is made (and made
+    // again once the sandbox's network namespace is known).
+    let netns_planned = net::netns_path(&pod.uuid);
     let settings = RunSettings {
-        netns: netns_planned.as_deref(),
+        netns: Some(&netns_planned),
         caps_restricted: args.caps_restricted,
         seccomp: args.seccomp,
         paths_restricted: args.paths_restricted,
@@ -113,7 +114,7 @@ pub fn main(args: &[String]) -> Result<i32, Stage1Error> {
         }
         let image = ImageManifest::load(&pod.app_manifest(&ra.name))?;
         let (config, limits) = bundle::app_config(&pod, &manifest, ra, &image, &settings)?;
-        apps.push((ra.name.clone(), config, limits));
+        apps.push((ra.name.clone(), image, config, limits));
     }
     if !pod.pause_rootfs().join("bin/busybox").is_file() {
         return Err(Stage1Error::Image(pod.pause_rootfs()));
@@ -132,7 +133,7 @@ pub fn main(args: &[String]) -> Result<i32, Stage1Error> {
         started.netns = true;
     }
     let outcome = (|| -> Result<i32, Stage1Error> {
-        let limits: Vec<_> = apps.iter().map(|(_, _, l)| l.clone()).collect();
+        let limits: Vec<_> = apps.iter().map(|(_, _, _, l)| l.clone()).collect();
         let sandbox = bundle::sandbox_config(
             &pod.sandbox_id(),
             &pod.pause_rootfs(),
@@ -152,10 +153,20 @@ pub fn main(args: &[String]) -> Result<i32, Stage1Error> {
         hull.start(&pod.sandbox_id())?;
         let sandbox_pid = reap::container_pid(&hull, &pod.sandbox_id(), &pid_file)?;
         PodDir::write_atomic(&pod.pid_file(), &sandbox_pid.to_string())?;
+        // The members' network namespace: the sandbox's.
+        let member_netns = state
+            .netns
+            .clone()
+            .unwrap_or_else(|| reap::netns_of(sandbox_pid));
+        let settings = RunSettings {
+            netns: Some(&member_netns),
+            ..settings.clone()
+        };
         let mut members = Vec::new();
-        for (name, config, _) in &apps {
+        for (ra, (name, image, _, _)) in manifest.apps.iter().zip(&apps) {
+            let (config, _) = bundle::app_config(&pod, &manifest, ra, image, &settings)?;
             let dir = pod.app_bundle(name);
-            bundle::write_bundle(&dir, config)?;
+            bundle::write_bundle(&dir, &config)?;
             let id = pod.app_id(name);
             started.ids.push(id.clone());
             let pid_file = dir.join("pid");
