@@ -20,7 +20,7 @@ wait_run() {
 
 # ---- two apps sharing localhost, default network, enter, stop, gc ------------
 web="$(app_aci web '{"exec": ["/bin/sh", "-c", "echo pod-local > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"], "user": "0", "group": "0"}')"
-client="$(app_aci client '{"exec": ["/bin/sh", "-c", "for i in $(seq 60); do wget -qO- http://127.0.0.1:8080/ && exit 0; sleep 1; done; exit 1"], "user": "0", "group": "0"}')"
+client="$(app_aci client '{"exec": ["/bin/sh", "-c", "for i in $(seq 60); do wget -qO- http://127.0.0.1:8080/ && exit 0; sleep 1; done; exit 1"], "user": "0", "group": "0", "isolators": [{"name": "resource/memory", "value": {"limit": "64Mi"}}]}')"
 new_pod "[$(ra web null), $(ra client null)]" "[]" false "web=$web" "client=$client"
 vmms_before="$(vmm_count)"
 run_bg --hostname=rktpod

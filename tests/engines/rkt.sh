@@ -90,5 +90,9 @@ new_pod "[$(ra echoer null)]" "[]" false "echoer=$echoer"
 call_in "hello" "$stage0" run "$POD" --net=none --interactive
 expect "interactive: stdin reaches the app" 0 '^got-hello$'
 expect_clean "interactive"
+new_pod "[$(ra echoer '{"exec": ["/bin/sh", "-c", "test -t 0 && echo on-a-tty; exit 4"], "user": "0", "group": "0"}')]" "[]" false "echoer=$echoer"
+call_tty "$stage0" run "$POD" --net=none --interactive
+expect "interactive: a terminal when stdin is one" 4 'on-a-tty'
+expect_clean "interactive on a terminal"
 
 source "$(dirname "${BASH_SOURCE[0]}")/rkt-pods.sh"
