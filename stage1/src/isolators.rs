@@ -263,6 +263,23 @@ mod tests {
         let s = l.seccomp.unwrap();
         assert_eq!(s["defaultAction"], "SCMP_ACT_ALLOW");
         assert_eq!(s["syscalls"][0]["errnoRet"], 38);
+        let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(s).unwrap();
+        assert_eq!(
+            oci.syscalls().as_ref().unwrap()[0].names(),
+            &vec!["reboot".to_string()]
+        );
+        let retain = limits(
+            &[iso(
+                "os/linux/seccomp-retain-set",
+                json!({"set": ["read", "write"]}),
+            )],
+            true,
+            true,
+        )
+        .unwrap();
+        let oci: oci_spec::runtime::LinuxSeccomp =
+            serde_json::from_value(retain.seccomp.unwrap()).unwrap();
+        assert_eq!(oci.default_errno_ret(), Some(1));
     }
 
     #[test]
