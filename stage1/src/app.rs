@@ -63,15 +63,18 @@ pub fn add(args: &[String]) -> Result<i32, Stage1Error> {
         .app(&c.app)
         .ok_or_else(|| APP.usage(format!("app {} is not in the pod manifest", c.app)))?;
     let image = ImageManifest::load(&c.pod.app_manifest(&c.app))?;
+    let sandbox_pid: i32 = std::fs::read_to_string(c.pod.pid_file())
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| APP.usage("the pod has no pid file: is it running?"))?;
     let netns = match &c.state.netns {
         Some(ns) => ns.clone(),
-        None => {
-            let pid = std::fs::read_to_string(c.pod.pid_file()).unwrap_or_default();
-            reap::netns_of(pid.trim().parse().unwrap_or(0))
-        }
+        None => reap::netns_of(sandbox_pid),
     };
     let settings = RunSettings {
         netns: Some(&netns),
+        sandbox_pid: Some(sandbox_pid),
         caps_restricted: c.state.caps_restricted,
         seccomp: c.state.seccomp,
         paths_restricted: c.state.paths_restricted,

@@ -101,6 +101,7 @@ pub fn main(args: &[String]) -> Result<i32, Stage1Error> {
     let netns_planned = net::netns_path(&pod.uuid);
     let settings = RunSettings {
         netns: Some(&netns_planned),
+        sandbox_pid: None,
         caps_restricted: args.caps_restricted,
         seccomp: args.seccomp,
         paths_restricted: args.paths_restricted,
@@ -160,6 +161,7 @@ pub fn main(args: &[String]) -> Result<i32, Stage1Error> {
             .unwrap_or_else(|| reap::netns_of(sandbox_pid));
         let settings = RunSettings {
             netns: Some(&member_netns),
+            sandbox_pid: Some(sandbox_pid),
             ..settings.clone()
         };
         let mut members = Vec::new();

@@ -38,6 +38,8 @@ if poll "$ENGINES_TIMEOUT" test -s "$POD/stage1/rootfs/rkt/status/client"; then
   call "$stage0" enter "$POD" web sh -c 'cat /tmp/index.html; hostname; uname -v'
   expect "two apps: enter runs in the app" 0 '^pod-local$'
   expect_vm "two apps: enter reaches the VM"
+  grep -qx rktpod <<<"$out" && pass "two apps: the app has the pod's hostname" ||
+    fail "two apps: the app has the pod's hostname" "$(_context)"
   call "$stage0" enter "$POD" web sh -c 'exit 7'
   expect "two apps: enter exits with the command's status" 7
   call "$stage0" stop "$POD"

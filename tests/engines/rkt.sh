@@ -70,14 +70,17 @@ expect_clean() {
 
 # ---- one app: status, env, user, workdir, a host volume ---------------------
 mkdir -p "$TMPD/hostvol"
-one="$(app_aci one '{"exec": ["/bin/sh", "-c", "echo app=$AC_APP_NAME foo=$FOO uid=$(id -u) cwd=$(pwd); uname -v; echo written > /hostvol/out; exit 3"], "user": "root", "group": "0", "workingDirectory": "/tmp", "environment": [{"name": "FOO", "value": "image"}], "mountPoints": [{"name": "hv", "path": "/hostvol"}]}')"
-new_pod "[$(ra one '{"exec": ["/bin/sh", "-c", "echo app=$AC_APP_NAME foo=$FOO uid=$(id -u) cwd=$(pwd); uname -v; echo written > /hostvol/out; exit 3"], "user": "root", "group": "0", "workingDirectory": "/tmp", "environment": [{"name": "FOO", "value": "pod"}]}' '[{"volume": "hv", "path": "/hostvol"}]')]" \
+one="$(app_aci one '{"exec": ["/bin/sh", "-c", "echo app=$AC_APP_NAME foo=$FOO uid=$(id -u) cwd=$(pwd); uname -v; echo written > /hostvol/out; exit 3"], "user": "root", "group": "0", "workingDirectory": "/tmp", "environment": [{"name": "FOO", "value": "image"}], "mountPoints": [{"name": "hv", "path": "/hostvol"}], "isolators": [{"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_NET_BIND_SERVICE"]}}, {"name": "os/linux/seccomp-remove-set", "value": {"set": ["mkdir", "mkdirat"], "errno": "EPERM"}}]}')"
+new_pod "[$(ra one '{"exec": ["/bin/sh", "-c", "echo app=$AC_APP_NAME foo=$FOO uid=$(id -u) cwd=$(pwd); uname -v; grep CapBnd /proc/self/status; mkdir /tmp/blocked || echo mkdir-refused; echo written > /hostvol/out; exit 3"], "user": "root", "group": "0", "workingDirectory": "/tmp", "environment": [{"name": "FOO", "value": "pod"}]}' '[{"volume": "hv", "path": "/hostvol"}]')]" \
   "[{\"name\": \"hv\", \"kind\": \"host\", \"source\": \"$TMPD/hostvol\"}]" false "one=$one"
 call "$stage0" run "$POD" --net=none
 expect "one app: run exits with the app's status" 3 '^app=one foo=pod uid=0 cwd=/tmp$'
 expect_vm "one app: the app runs in a hull VM"
+printf '%s\n' "$out" >"$TMPD/run-one.out"
 call cat "$POD/stage1/rootfs/rkt/status/one"
 expect_exact "one app: status file" 0 "3"
+call grep -c -e '^CapBnd:.0000000000000400$' -e '^mkdir-refused$' "$TMPD/run-one.out"
+expect_exact "one app: capability retain set and seccomp remove set apply" 0 "2"
 call cat "$TMPD/hostvol/out"
 expect_exact "one app: host volume written" 0 "written"
 call cat "$POD/pid"

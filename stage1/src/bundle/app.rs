@@ -18,6 +18,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 #[derive(Debug, Clone)]
 pub struct RunSettings<'a> {
     pub netns: Option<&'a Path>,
+    /// The sandbox container's host process, once it runs: the members
+    /// join its ipc and uts namespaces by path, as containerd's CRI plugin
+    /// gives them.
+    pub sandbox_pid: Option<i32>,
     pub caps_restricted: bool,
     pub seccomp: bool,
     pub paths_restricted: bool,
@@ -144,6 +148,11 @@ pub fn app_config(
     let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "mount"})];
     if let Some(ns) = run.netns {
         namespaces.push(network_ns(Some(ns)));
+    }
+    if let Some(pid) = run.sandbox_pid {
+        for kind in ["ipc", "uts"] {
+            namespaces.push(json!({"type": kind, "path": format!("/proc/{pid}/ns/{kind}")}));
+        }
     }
     let mut linux = json!({ "namespaces": namespaces });
     let mut resources = json!({});

@@ -33,6 +33,7 @@ fn image(app: Value) -> ImageManifest {
 fn settings(dns: &Dns) -> RunSettings<'_> {
     RunSettings {
         netns: Some(Path::new("/run/netns/hull-rkt-x")),
+        sandbox_pid: Some(42),
         caps_restricted: true,
         seccomp: true,
         paths_restricted: true,
@@ -78,6 +79,8 @@ fn process_user_env_workdir_and_resources() {
     assert_eq!(c["annotations"][SANDBOX_ID], p.sandbox_id());
     assert_eq!(c["root"]["path"], json!(p.app_rootfs("web")));
     assert_eq!(c["linux"]["namespaces"][2]["path"], "/run/netns/hull-rkt-x");
+    assert_eq!(c["linux"]["namespaces"][3]["path"], "/proc/42/ns/ipc");
+    assert_eq!(c["linux"]["namespaces"][4]["path"], "/proc/42/ns/uts");
     assert_eq!(limits.memory_bytes, Some(64 << 20));
     // What hull reads: the OCI model accepts it.
     let spec: oci_spec::runtime::Spec = serde_json::from_value(c).unwrap();
@@ -153,6 +156,7 @@ fn disabled_restrictions_give_every_capability() {
     s.caps_restricted = false;
     s.paths_restricted = false;
     s.netns = None;
+    s.sandbox_pid = None;
     let (c, _) = app_config(&p, &m, &m.apps[0], &image(json!({"exec": ["/bin/sh"]})), &s).unwrap();
     let caps = c["process"]["capabilities"]["bounding"].as_array().unwrap();
     assert!(caps.contains(&json!("CAP_SYS_ADMIN")));
