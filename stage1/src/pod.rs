@@ -143,6 +143,23 @@ impl PodDir {
         Self::write_atomic(&self.status_dir().join(app), &code.to_string())
     }
 
+    /// `rkt/supervisor-status -> ready` (interface version 5): the pod's
+    /// supervisor (here: `run`, its sandbox and first apps up) is ready.
+    pub fn mark_ready(&self) -> Result<(), PodError> {
+        let path = self.stage1_rootfs().join("rkt/supervisor-status");
+        let tmp = path.with_extension("tmp");
+        let err = |source| PodError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink("ready", &tmp).map_err(err)?;
+        std::fs::rename(&tmp, &path).map_err(err)
+    }
+
     fn state_path(&self) -> PathBuf {
         self.hull_dir().join("stage1.json")
     }
@@ -201,6 +218,11 @@ mod tests {
         p.write_status("web", 42).unwrap();
         let s = std::fs::read_to_string(d.path().join("stage1/rootfs/rkt/status/web")).unwrap();
         assert_eq!(s, "42");
+        p.mark_ready().unwrap();
+        p.mark_ready().unwrap();
+        let ready =
+            std::fs::read_link(d.path().join("stage1/rootfs/rkt/supervisor-status")).unwrap();
+        assert_eq!(ready, PathBuf::from("ready"));
         assert!(p.load_state().unwrap().is_none());
         let st = PodState {
             hull_root: "/run/hull-rkt".into(),

@@ -190,6 +190,7 @@ pub fn main(args: &[String]) -> Result<i32, Stage1Error> {
                 pid: member,
             });
         }
+        pod.mark_ready()?;
         Ok(reap::wait_pod(&pod, &hull, members, sandbox_pid, mutable))
     })();
     started.cleanup();
