@@ -10,6 +10,8 @@ run_bg() {
 }
 # The pod's sandbox is up: the pid file is there and names a live process.
 pod_up() { [ -s "$POD/pid" ] && kill -0 "$(cat "$POD/pid")" 2>/dev/null; }
+# The pod's sandbox and first apps run: rkt/supervisor-status -> ready.
+pod_ready() { [ "$(readlink "$POD/stage1/rootfs/rkt/supervisor-status" 2>/dev/null)" = ready ]; }
 wait_run() {
   local rc=0
   timeout -k 5 "$ENGINES_TIMEOUT" tail --pid="$RUN_PID" -f /dev/null || true
@@ -60,7 +62,7 @@ sleeper="$(app_aci sleeper '{"exec": ["/bin/sleep", "100000"], "user": "0", "gro
 late="$(app_aci late '{"exec": ["/bin/sh", "-c", "echo late-app-ran; exit 5"], "user": "0", "group": "0"}')"
 new_pod "[$(ra sleeper null)]" "[]" true "sleeper=$sleeper"
 run_bg --net=none --mutable
-if poll "$ENGINES_TIMEOUT" pod_up; then
+if poll "$ENGINES_TIMEOUT" pod_ready; then
   call "$stage0" app-add "$POD" late "$late"
   expect "mutable: app add" 0
   call "$stage0" app-start "$POD" late
@@ -90,7 +92,7 @@ expect_clean "mutable"
 # ---- a run killed by SIGKILL: gc removes what it left -------------------------
 new_pod "[$(ra sleeper null)]" "[]" false "sleeper=$sleeper"
 run_bg
-if poll "$ENGINES_TIMEOUT" pod_up; then
+if poll "$ENGINES_TIMEOUT" pod_ready; then
   kill -9 "$RUN_PID"
   wait "$RUN_PID" 2>/dev/null || true
   call sh -c "'$RUNTIME' --root /run/hull-rkt list -q | grep -c 'rkt-$(basename "$POD")'"
