@@ -1,5 +1,6 @@
 # hull: build, install and test.
 #   make install   build everything and install it under $(PREFIX)
+#   make stage1    rkt's stage1 image, $(BUILD)/stage1-hull.aci (hull-stage1 + busybox pause)
 #   make test      lint, unit tests, then end-to-end tests booting real microVMs
 #   make bench-boot  boot benchmark: hull-vmm vs QEMU microvm, side by side
 #   make bench-net   network benchmark: crun vs QEMU microvm vs hull (iperf3, TCP RR)
@@ -15,13 +16,14 @@ RELEASE     := target/release
 AGENT       := target/$(HOST_TARGET)/release/hull-agent
 KERNEL      := $(BUILD)/kernel/vmlinux
 INITRAMFS   := $(BUILD)/initramfs.cpio
+STAGE1_ACI  := $(BUILD)/stage1-hull.aci
 DEB_PKGS    := libseccomp-dev build-essential flex bison bc libelf-dev libssl-dev cpio linux-source-6.12 qemu-system-x86 busybox-static protobuf-compiler
 
-.PHONY: all build deps binaries agent kernel initramfs install test lint unit e2e engines cri-client rt-validation bench-boot bench-container bench-net bench-cri bench-engines clean
+.PHONY: all build deps binaries agent kernel initramfs stage1 install test lint unit e2e engines cri-client rt-validation bench-boot bench-container bench-net bench-cri bench-engines clean
 
 all: build
 
-build: binaries kernel initramfs
+build: binaries kernel initramfs stage1
 
 # Debian packages the build and the tests need (installed only when missing).
 deps:
@@ -47,6 +49,12 @@ initramfs: agent binaries
 	mkdir -p $(BUILD)
 	$(RELEASE)/hull-rootfs-builder --agent $(AGENT) --output $(INITRAMFS)
 
+# rkt's stage1 image: the hull-stage1 entrypoints and a static busybox as the
+# pod's pause process (rkt run --stage1-path=$(PREFIX)/share/hull/stage1-hull.aci).
+stage1: deps
+	$(CARGO) build --release --locked -p hull-stage1
+	stage1/build-aci.sh $(RELEASE)/hull-stage1 /bin/busybox $(STAGE1_ACI)
+
 # Files are replaced by rename, never rewritten in place, so a VM starting
 # while an install runs reads either the old file or the new one.
 install: build
@@ -56,7 +64,8 @@ install: build
 	put 0755 $(RELEASE)/hull-vmm $(DESTDIR)$(PREFIX)/bin/hull-vmm; \
 	put 0644 $(KERNEL) $(DESTDIR)$(PREFIX)/share/hull/vmlinux; \
 	put 0644 $(INITRAMFS) $(DESTDIR)$(PREFIX)/share/hull/initramfs.cpio; \
-	echo "installed $(PREFIX)/bin/{hull,hull-vmm} $(PREFIX)/share/hull/{vmlinux,initramfs.cpio}"
+	put 0644 $(STAGE1_ACI) $(DESTDIR)$(PREFIX)/share/hull/stage1-hull.aci; \
+	echo "installed $(PREFIX)/bin/{hull,hull-vmm} $(PREFIX)/share/hull/{vmlinux,initramfs.cpio,stage1-hull.aci}"
 
 test: lint unit e2e engines
 
