@@ -66,8 +66,8 @@ call busybox wget -qO- "http://127.0.0.1:18080/"
 expect "  and at the published port 127.0.0.1:18080" 0 '^served$'
 call "$RUNTIME" delete --force ir-web
 expect "delete --force of the published run" 0
-call sh -c "ls /run/netns | grep -c hull-; iptables -t nat -S | grep -c 18080; ls /var/lib/cni/networks/hull | grep -c '^10\\.'"
-expect_exact "  no namespace, port mapping or address of it left" 1 "$(printf '0\n0\n0')"
+call sh -c "ls /run/netns | grep -c hull-; iptables -t nat -S | grep -c -e 18080 -e 'name: .hull.'; ls /var/lib/cni/networks/hull | grep -c '^10\\.'"
+expect_exact "  no namespace, NAT rule or address of either run left" 1 "$(printf '0\n0\n0')"
 
 # skopeo's layout of the same image, under a tag.
 if command -v skopeo >/dev/null; then

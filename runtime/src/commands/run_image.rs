@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 
 use super::run::{self, Args};
 use crate::Global;
+use runtime::from_image::cleanup::Cleaner;
 use runtime::from_image::network as net;
 use runtime::from_image::options::{self, Network, Publish, RunOptions, Volume};
 use runtime::from_image::{generate, rootfs};
@@ -161,12 +162,19 @@ pub fn main(global: &Global, cli: &Cli) -> anyhow::Result<i32> {
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    // Forked now, in the runtime's namespaces (see cleanup.rs).
+    let cleaner = Cleaner::start(&id, &run_dir).context("cannot start the run's cleaner")?;
     let prepared = prepare(cli, &id, &run_dir, &opts, network, &publish);
     let result = prepared.and_then(|()| launch(global, cli, &id, &run_dir));
-    if result.is_err() || !cli.detach {
-        if let Err(e) = runtime::from_image::remove_run(&id, &run_dir) {
-            global.warn(&format!("cannot remove the run's directory: {e}"));
+    let keep = result.is_ok() && cli.detach;
+    match cleaner {
+        Some(c) => c.finish(keep),
+        None if !keep => {
+            if let Err(e) = runtime::from_image::remove_run(&id, &run_dir) {
+                global.warn(&format!("cannot remove the run's directory: {e}"));
+            }
         }
+        None => {}
     }
     result
 }

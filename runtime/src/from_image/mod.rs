@@ -9,6 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod cleanup;
 pub mod generate;
 pub mod network;
 pub mod options;
