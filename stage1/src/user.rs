@@ -1,6 +1,6 @@
 //! An app's `user` and `group`: numbers as they are, names looked up in the
 //! app rootfs's `/etc/passwd` and `/etc/group` (as rkt's stage1 does, never
-//! the host's).
+//! the host's), read as `hull run --image` reads an image's.
 
 use std::path::Path;
 
@@ -27,8 +27,8 @@ fn lookup(
     if let Ok(n) = name.parse::<u32>() {
         return Ok(n);
     }
-    let text =
-        std::fs::read_to_string(rootfs.join(file.trim_start_matches('/'))).unwrap_or_default();
+    // Inside the app's root only: its symlinks cannot reach the host's files.
+    let text = runtime::from_image::users::read_in_root(rootfs, file).unwrap_or_default();
     text.lines()
         .filter_map(|line| {
             let mut f = line.split(':');

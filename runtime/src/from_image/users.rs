@@ -24,8 +24,9 @@ pub struct User {
     pub additional_gids: Vec<u32>,
 }
 
-/// `path` (absolute, in the image) below `root`, or empty when missing.
-fn read_in_root(root: &Path, path: &str) -> Result<String, FromImageError> {
+/// `path` (absolute, in the image) below `root`, or empty when missing; the
+/// image's symlinks stay inside `root` (`RESOLVE_IN_ROOT`), reads bounded.
+pub fn read_in_root(root: &Path, path: &str) -> Result<String, FromImageError> {
     let fail = |source: std::io::Error| FromImageError::Rootfs {
         path: root.join(path.trim_start_matches('/')),
         source,
