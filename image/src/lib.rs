@@ -49,17 +49,5 @@ pub fn lowerdir_option(layers: &[PathBuf]) -> String {
         .join(":")
 }
 
-/// For tests needing root: `true` when `available`; otherwise says why the test is skipped,
-/// or fails it under `CI=true`.
 #[cfg(test)]
-fn available_or_skip(available: bool, test: &str, why: &str) -> bool {
-    if available {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test}: {why} (CI=true: not skipping)"
-    );
-    eprintln!("SKIPPED {test}: {why}");
-    false
-}
+use device_filter::available_or_skip;
